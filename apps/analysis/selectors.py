@@ -24,9 +24,8 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
@@ -37,6 +36,9 @@ from apps.registry.models import StudyEndpoint
 from apps.scoring.models import PairwiseJudgment, Rating, Score
 from apps.studies.models import Dimension, Membership, Study, Tag
 from apps.studies.selectors import ORGANIZER, RESEARCHER, access_study
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 READER_ROLES = (ORGANIZER, RESEARCHER)
 RATINGS_COLUMNS = (
@@ -195,6 +197,8 @@ def ratings_frame(study: Study) -> pd.DataFrame:
     (:data:`RATINGS_COLUMNS`); ``score`` is nullable integer (``<NA>`` for N/A),
     ``tags`` a tuple of tag codes. Sorted by rater, item and the rubric's
     dimension order. Built column by column: 720,000 scores stay small."""
+    import pandas as pd  # only a report build needs it; the views import this module
+
     labels = model_labels(study)
     order = {d.code: i for i, d in enumerate(study_dimensions(study))}
     ratings = Rating.objects.for_study(study).counted()
@@ -237,6 +241,8 @@ def pairwise_frame(study: Study) -> pd.DataFrame:
     """One row per counted pairwise judgment of ``study``, in the contract's
     columns (:data:`PAIRWISE_COLUMNS`): ``model_a`` was shown left, ``model_b``
     right; ``winner`` is ``a``, ``b``, ``tie`` or ``both_bad``."""
+    import pandas as pd  # only a report build needs it; the views import this module
+
     labels = model_labels(study)
     codes: dict[int, str] = {}
     rows = []

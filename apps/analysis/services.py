@@ -15,6 +15,12 @@ then :func:`report_run`:
    ``MEDIA_ROOT/reports/<study id>/<report id>/``, one :class:`ReportFile` row per
    file, status ``done``.
 
+Steps 1–3 are the functions of ``build`` (only the PDF's print layout,
+:func:`report_print_html`, is rendered here). ``build`` loads the statistics
+stack, so it is imported only inside :func:`report_run`: this module stays
+light enough for the views, the API, the admin and the tasks to import at
+start-up.
+
 A second delivery of the task (acks_late, a worker lost) is harmless: only a
 queued report, or a running one whose heartbeat has stopped, can be claimed;
 progress writes carry the claim token, and a worker that lost its claim stops.
@@ -22,20 +28,15 @@ progress writes carry the claim token, and a worker that lost its claim stops.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import hashlib
-import logging
 import os
 import secrets
 import shutil
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -43,16 +44,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.analysis import exports, selectors
+from apps.analysis import selectors
 from apps.analysis.models import REPORTS_DIR, Report, ReportFile
 from apps.analysis.pages import report_page
-from apps.analysis.report import build_report
-from apps.analysis.stats.raters import flag_raters
-from apps.analysis.tidy import PairwiseTable, RatingsTable
-from apps.analysis.writers import write_report_files
 from apps.studies.models import Study
-
-logger = logging.getLogger(__name__)
 
 N_BOOT_DEFAULT = 1000
 N_BOOT_RANGE = (10, 10_000)
@@ -203,85 +198,6 @@ def report_fail(*, report_id: int, token: str, error: str) -> bool:
 # --- building -------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class StudyData:
-    """The study's judgments as read for one report."""
-
-    labels: str
-    ratings_frame: pd.DataFrame
-    pairwise_frame: pd.DataFrame
-    ratings_csv: bytes
-    pairwise_csv: bytes
-    ratings: RatingsTable
-    pairwise: PairwiseTable | None
-    levels: dict[str, str]
-
-
-def study_data(study: Study) -> StudyData:
-    """Read ``study``'s counted judgments into the pipeline's tables. The input
-    bytes (and so the input hash) are those of the ``ratings.csv`` and
-    ``pairwise.csv`` downloads."""
-    labels = selectors.labels_kind(study)
-    rating_rows = selectors.ratings_frame(study)
-    pair_rows = selectors.pairwise_frame(study)
-    ratings_bytes = exports.ratings_csv(rating_rows)
-    pairwise_bytes = exports.pairwise_csv(pair_rows) if len(pair_rows) else b""
-    dimensions = selectors.study_dimensions(study)
-    frame = rating_rows.copy()
-    frame["score"] = frame["score"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    table = RatingsTable.from_frame(frame, source=ratings_bytes, name="ratings.csv")
-    present = set(table.dimensions)
-    table = dataclasses.replace(
-        table,
-        scales={
-            d.code: [float(d.scale_min), float(d.scale_max)]
-            for d in dimensions
-            if d.code in present
-        },
-    )
-    pairwise = None
-    if len(pair_rows):
-        pairs = pair_rows.astype(object)
-        pairs.insert(0, "row", 0)
-        pairwise = PairwiseTable(
-            frame=pairs, columns=frozenset({"prompt"}), source=pairwise_bytes, name="pairwise.csv"
-        )
-    return StudyData(
-        labels=labels,
-        ratings_frame=rating_rows,
-        pairwise_frame=pair_rows,
-        ratings_csv=ratings_bytes,
-        pairwise_csv=pairwise_bytes,
-        ratings=table,
-        pairwise=pairwise,
-        levels={d.code: d.level for d in dimensions if d.code in present},
-    )
-
-
-def _pipeline_progress(say: Callable[[int, str], None], n_steps: int) -> Callable[[str], None]:
-    """Map build_report's progress messages (one per dimension, then pairwise,
-    then the rest) onto 10–80 %."""
-    seen = [0]
-
-    def progress(message: str) -> None:
-        seen[0] += 1
-        say(10 + round(70 * (seen[0] - 1) / max(n_steps, 1)), message)
-
-    return progress
-
-
-def rater_quality_add(report: dict, quality: dict[str, dict[str, Any]]) -> None:
-    """Add the QC results of the app (attention checks, repeats, median time) to
-    each rater of ``report``, and flag failed attention checks."""
-    for code, entry in report.get("raters", {}).items():
-        extra = quality.get(code)
-        if not extra:
-            continue
-        entry.update(extra)
-        found = flag_raters([{"attention_pass_rate": extra.get("attention_pass_rate")}])[0]
-        entry["flags"] = [*entry.get("flags", []), *[f for f in found if f not in entry["flags"]]]
-
-
 def _folder(relative: str) -> Path:
     return Path(settings.MEDIA_ROOT) / relative
 
@@ -290,6 +206,10 @@ def report_run(*, report_id: int, token: str) -> Report:
     """Build a claimed report (see the module docstring). Raises :class:`ClaimLost`
     if another worker took it over; any other error is left to the caller, which
     records it with :func:`report_fail`."""
+    # Imported here, not at the top: ``build`` loads SciPy, pandas and openpyxl,
+    # which only the worker building a report needs, not every Django start-up.
+    from apps.analysis import build
+
     report = Report.objects.select_related("study", "study__rubric", "study__tag_set").get(
         pk=report_id
     )
@@ -299,22 +219,17 @@ def report_run(*, report_id: int, token: str) -> Report:
         _progress(report_id, token, percent, message)
 
     say(2, _("读取评价数据"))
-    data = study_data(study)
-    if not len(data.ratings_frame) and not len(data.pairwise_frame):
+    data = build.study_data(study)
+    if data.is_empty:
         raise ReportRefused(_("这个研究还没有可计入分析的评价。"))
-    n_boot, seed = int(report.parameters["n_boot"]), int(report.parameters["seed"])
-    n_steps = len(data.ratings.dimensions) + (1 if data.pairwise is not None else 0) + 1
     say(10, _("计算统计量"))
-    result = build_report(
-        data.ratings,
-        data.pairwise,
-        levels=data.levels,
-        n_boot=n_boot,
-        seed=seed,
-        progress=_pipeline_progress(say, n_steps),
+    result = build.report_compute(
+        data,
+        study,
+        n_boot=int(report.parameters["n_boot"]),
+        seed=int(report.parameters["seed"]),
+        say=say,
     )
-    rater_quality_add(result, selectors.rater_quality(study, result.get("raters", {})))
-    result["study"] = {"slug": study.slug, "title": study.title, "labels": data.labels}
 
     parent = _folder(f"{REPORTS_DIR}/{study.pk}")
     for leftover in parent.glob(f".{report.pk}-*"):  # scratch of a worker that died
@@ -322,20 +237,9 @@ def report_run(*, report_id: int, token: str) -> Report:
     scratch = parent / f".{report.pk}-{token}"
     scratch.mkdir(parents=True)
     try:
-        say(80, _("写入报告文件"))
-        (scratch / "ratings.csv").write_bytes(data.ratings_csv)
-        if len(data.pairwise_frame):
-            (scratch / "pairwise.csv").write_bytes(data.pairwise_csv)
-        written = write_report_files(result, scratch)
-        clash = {p.name for p in written} & {"ratings.csv", "pairwise.csv", "data.xlsx"}
-        if clash:
-            raise RuntimeError(f"the report writer made files named like the data: {clash}")
-        say(86, _("写入数据表"))
-        exports.data_xlsx(
-            scratch / "data.xlsx", ratings=data.ratings_frame, pairwise=data.pairwise_frame
-        )
+        build.report_files_write(result, data, scratch, say=say)
         say(90, _("生成 PDF"))
-        pdf_note = _pdf_write(result, study, scratch / "report.pdf")
+        pdf_note = build.report_pdf_write(report_print_html(result, study), scratch / "report.pdf")
         return _report_finish(report, token, scratch, result, data.labels, pdf_note)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -347,15 +251,6 @@ def report_print_html(report: dict, study: Study) -> str:
         report, names=selectors.dimension_names(study), tags=selectors.tag_names(study)
     )
     return render_to_string("analysis/report_print.html", {"study": study, "page": page})
-
-
-def _pdf_write(report: dict, study: Study, path: Path) -> str:
-    try:
-        exports.report_pdf(report_print_html(report, study), path)
-    except exports.PdfUnavailable as exc:
-        logger.warning("report PDF skipped: %s", exc)
-        return str(exc)
-    return ""
 
 
 def _sha256(path: Path) -> str:

@@ -15,8 +15,6 @@ import zipfile
 from pathlib import PurePosixPath
 
 from django.db.models import QuerySet
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from apps.core.spreadsheets import neutralise_cell
 from apps.studies.imports.columns import COLUMNS, REFERENCE_IMAGE
@@ -58,12 +56,18 @@ def write_csv(header: list[str], rows: list[list[str]]) -> bytes:
 
 
 def _xlsx_cell(value: object) -> object:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     if isinstance(value, str):
         value = ILLEGAL_CHARACTERS_RE.sub("", value)  # XML cannot hold them
     return neutralise_cell(value)
 
 
 def write_xlsx(header: list[str], rows: list[list[str]], *, title: str = "prompts") -> bytes:
+    # imported here: openpyxl pulls in NumPy, and this module loads with the admin's
+    # URLs in every web and worker process
+    from openpyxl import Workbook
+
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
     sheet.freeze_panes = "A2"
