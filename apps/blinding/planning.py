@@ -79,8 +79,15 @@ def _interleave_by_model(outputs: Sequence[PlanOutput], rng: random.Random) -> l
     return [o for row in itertools.zip_longest(*lists) for o in row if o is not None]
 
 
-def _pick_experts(experts: Sequence[ExpertId], k: int, load: Counter, seen: dict, key: Hashable,
-                  rng: random.Random, exclude: set = frozenset()) -> list[ExpertId]:
+def _pick_experts(
+    experts: Sequence[ExpertId],
+    k: int,
+    load: Counter,
+    seen: dict,
+    key: Hashable,
+    rng: random.Random,
+    exclude: set = frozenset(),
+) -> list[ExpertId]:
     """The ``k`` experts with the lowest load, then the fewest items of ``key``."""
     candidates = [e for e in experts if e not in exclude]
     if len(candidates) < k:
@@ -92,8 +99,9 @@ def _pick_experts(experts: Sequence[ExpertId], k: int, load: Counter, seen: dict
     return candidates[:k]
 
 
-def rating_assignments(outputs: Sequence[PlanOutput], experts: Sequence[ExpertId], *, k: int,
-                       rng: random.Random) -> dict[ExpertId, list[PlanItem]]:
+def rating_assignments(
+    outputs: Sequence[PlanOutput], experts: Sequence[ExpertId], *, k: int, rng: random.Random
+) -> dict[ExpertId, list[PlanItem]]:
     """Give every output to ``k`` distinct experts, balancing loads and models."""
     load: Counter = Counter()
     seen: dict[ExpertId, Counter] = defaultdict(Counter)
@@ -118,8 +126,9 @@ def model_pairs(outputs: Sequence[PlanOutput]) -> list[tuple[PlanOutput, PlanOut
     return pairs
 
 
-def pairwise_assignments(outputs: Sequence[PlanOutput], experts: Sequence[ExpertId], *, k: int,
-                         rng: random.Random) -> dict[ExpertId, list[PlanItem]]:
+def pairwise_assignments(
+    outputs: Sequence[PlanOutput], experts: Sequence[ExpertId], *, k: int, rng: random.Random
+) -> dict[ExpertId, list[PlanItem]]:
     """Give every cross-model pair of a prompt to ``k`` experts, balancing loads,
     model pairs and left/right positions per expert."""
     pairs = model_pairs(outputs)
@@ -141,7 +150,7 @@ def pairwise_assignments(outputs: Sequence[PlanOutput], experts: Sequence[Expert
             seen[expert][key] += 1
             balance = left_minus_right[expert]
             # put on the left the model this expert has seen on the left less often
-            swap_gain = (balance[a.model] - balance[b.model])
+            swap_gain = balance[a.model] - balance[b.model]
             if swap_gain > 0 or (swap_gain == 0 and rng.random() < 0.5):
                 a, b = b, a
             balance[a.model] += 1
@@ -150,11 +159,15 @@ def pairwise_assignments(outputs: Sequence[PlanOutput], experts: Sequence[Expert
     return queues
 
 
-def add_quality_control(queue: list[PlanItem], *, attention_ids: Sequence[int],
-                        attention_rate: float, repeat_rate: float,
-                        rng: random.Random,
-                        attention_partners: Mapping[int, Sequence[int]] | None = None,
-                        ) -> list[PlanItem]:
+def add_quality_control(
+    queue: list[PlanItem],
+    *,
+    attention_ids: Sequence[int],
+    attention_rate: float,
+    repeat_rate: float,
+    rng: random.Random,
+    attention_partners: Mapping[int, Sequence[int]] | None = None,
+) -> list[PlanItem]:
     """Shuffle an expert's queue and add QC items.
 
     Attention checks (outputs deliberately degraded, with a known expected answer)
@@ -187,8 +200,10 @@ def add_quality_control(queue: list[PlanItem], *, attention_ids: Sequence[int],
             else:
                 partner = rng.choice(items).left if items else check_id
             check_id, right = (check_id, partner) if rng.random() < 0.5 else (partner, check_id)
-        items.insert(rng.randrange(len(items) + 1), PlanItem(kind=kind, left=check_id,
-                                                             right=right, qc="attention"))
+        items.insert(
+            rng.randrange(len(items) + 1),
+            PlanItem(kind=kind, left=check_id, right=right, qc="attention"),
+        )
     n_repeat = round(len(queue) * repeat_rate)
     gap = max(1, len(items) // 4)
     for _ in range(n_repeat):
@@ -209,8 +224,15 @@ def add_quality_control(queue: list[PlanItem], *, attention_ids: Sequence[int],
     for position, item in enumerate(items):
         key = (item.kind, frozenset((item.left, item.right)))
         if item.qc == "repeat":
-            final.append(PlanItem(kind=item.kind, left=item.left, right=item.right, qc="repeat",
-                                  repeat_of=first_position.get(key)))
+            final.append(
+                PlanItem(
+                    kind=item.kind,
+                    left=item.left,
+                    right=item.right,
+                    qc="repeat",
+                    repeat_of=first_position.get(key),
+                )
+            )
             continue
         if not item.qc:
             first_position.setdefault(key, position)
@@ -218,10 +240,18 @@ def add_quality_control(queue: list[PlanItem], *, attention_ids: Sequence[int],
     return final
 
 
-def plan_build(outputs: Sequence[PlanOutput], experts: Sequence[ExpertId], *, protocol: str,
-               k: int, seed: int, attention_ids: Sequence[int] = (),
-               attention_rate: float = 0.0, repeat_rate: float = 0.0,
-               attention_partners: Mapping[int, Sequence[int]] | None = None) -> Plan:
+def plan_build(
+    outputs: Sequence[PlanOutput],
+    experts: Sequence[ExpertId],
+    *,
+    protocol: str,
+    k: int,
+    seed: int,
+    attention_ids: Sequence[int] = (),
+    attention_rate: float = 0.0,
+    repeat_rate: float = 0.0,
+    attention_partners: Mapping[int, Sequence[int]] | None = None,
+) -> Plan:
     """Build a whole plan. ``protocol`` is "rating", "pairwise" or "both"."""
     if not outputs:
         raise PlanError("there are no outputs to assign")
@@ -243,15 +273,24 @@ def plan_build(outputs: Sequence[PlanOutput], experts: Sequence[ExpertId], *, pr
     plan = Plan(seed=seed)
     for expert in experts:
         plan.queues[expert] = add_quality_control(
-            queues[expert], attention_ids=attention_ids, attention_rate=attention_rate,
-            repeat_rate=repeat_rate, rng=rng, attention_partners=attention_partners,
+            queues[expert],
+            attention_ids=attention_ids,
+            attention_rate=attention_rate,
+            repeat_rate=repeat_rate,
+            rng=rng,
+            attention_partners=attention_partners,
         )
     return plan
 
 
-def reassign(unstarted: Sequence[tuple[ExpertId, PlanItem]], experts: Sequence[ExpertId], *,
-             current_load: Counter, holders: dict[tuple, set], seed: int
-             ) -> list[tuple[ExpertId, PlanItem]]:
+def reassign(
+    unstarted: Sequence[tuple[ExpertId, PlanItem]],
+    experts: Sequence[ExpertId],
+    *,
+    current_load: Counter,
+    holders: dict[tuple, set],
+    seed: int,
+) -> list[tuple[ExpertId, PlanItem]]:
     """Give the unstarted items of experts who left to the remaining ``experts``.
 
     Each item goes to the least-loaded remaining expert who does not already hold
@@ -280,9 +319,15 @@ def item_key(item: PlanItem) -> tuple:
     return (item.kind, frozenset((item.left, item.right)))
 
 
-def newcomer_moves(movable: Mapping[ExpertId, Sequence[tuple[Hashable, PlanItem]]],
-                   newcomer: ExpertId, *, current_load: Counter, held: set,
-                   model_of: Mapping[int, Hashable], seed: int) -> list[tuple[ExpertId, Hashable]]:
+def newcomer_moves(
+    movable: Mapping[ExpertId, Sequence[tuple[Hashable, PlanItem]]],
+    newcomer: ExpertId,
+    *,
+    current_load: Counter,
+    held: set,
+    model_of: Mapping[int, Hashable],
+    seed: int,
+) -> list[tuple[ExpertId, Hashable]]:
     """Which unstarted items to move to an expert who joins a running plan.
 
     ``movable`` maps each expert to their unstarted items as ``(ref, item)`` (``ref``

@@ -13,12 +13,13 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, Sum
 from django.http import Http404
 
 from apps.accounts.models import Consent, Invitation
 from apps.accounts.selectors import consent_version
 from apps.blinding import qc
+from apps.blinding.expert_rubric import expert_rubric
 from apps.blinding.models import Assignment, AssignmentPlan, AttentionCheck
 from apps.generation.models import Output
 from apps.studies.models import Membership, Study
@@ -32,10 +33,13 @@ def _is_person(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
-def _is_expert(user, study_id: int) -> bool:
-    return Membership.objects.filter(
-        study_id=study_id, user=user, role=Membership.Role.EXPERT, is_active=True
-    ).exists()
+def expert_of_study(user, study_field: str = "study_id") -> Exists:
+    """In a query of rows with a study: ``user`` is an active expert of that study."""
+    return Exists(
+        Membership.objects.filter(
+            study_id=OuterRef(study_field), user=user, role=Membership.Role.EXPERT, is_active=True
+        )
+    )
 
 
 def _plausible_id(public_id: object) -> bool:
@@ -54,20 +58,20 @@ def expert_queue(user, study: Study):
 # --- access --------------------------------------------------------------------------------
 
 
-def access_assignment(user, public_id: str) -> Assignment:
+def access_assignment(user, public_id: str, *, for_page: bool = True) -> Assignment:
     """``user``'s own assignment ``public_id`` in an active plan, not withdrawn,
-    while ``user`` is an active expert of its study; otherwise ``Http404``."""
+    while ``user`` is an active expert of its study; otherwise ``Http404``. One
+    query; with ``for_page`` the prompt and both outputs come along."""
     if not _is_person(user) or not _plausible_id(public_id):
         raise Http404(NOT_FOUND)
+    related = ("study", "prompt", "left", "right") if for_page else ("study",)
     assignment = (
         Assignment.objects.for_expert(user)
-        .select_related(
-            "plan", "study", "study__rubric", "study__tag_set", "prompt", "left", "right"
-        )
-        .filter(public_id=public_id)
+        .filter(expert_of_study(user), public_id=public_id)
+        .select_related(*related)
         .first()
     )
-    if assignment is None or not _is_expert(user, assignment.study_id):
+    if assignment is None:
         raise Http404(NOT_FOUND)
     return assignment
 
@@ -85,24 +89,27 @@ def access_output_media(user, public_id: str) -> Output:
     Otherwise ``Http404``, the same whether the output exists or not."""
     if not _is_person(user) or not _plausible_id(public_id):
         raise Http404(NOT_FOUND)
+    # The common case first, in one query: an output of the expert's own item.
+    shown = (
+        Assignment.objects.for_expert(user)
+        .filter(expert_of_study(user))
+        .filter(Q(left_id=OuterRef("pk")) | Q(right_id=OuterRef("pk")))
+    )
+    output = Output.objects.filter(Exists(shown), public_id=public_id).first()
+    if output is not None:
+        return output
     output = Output.objects.select_related("generation").filter(public_id=public_id).first()
     if output is None:
         raise Http404(NOT_FOUND)
     if user.is_staff:
         return output
     study_id = output_study_id(output)
-    if study_id is None:
-        raise Http404(NOT_FOUND)
-    if Membership.objects.filter(
-        study_id=study_id, user=user, role=Membership.Role.RESEARCHER, is_active=True
-    ).exists():
-        return output
-    shown = (
-        Assignment.objects.for_expert(user)
-        .filter(Q(left=output) | Q(right=output), study_id=study_id)
-        .exists()
-    )
-    if shown and _is_expert(user, study_id):
+    if (
+        study_id is not None
+        and Membership.objects.filter(
+            study_id=study_id, user=user, role=Membership.Role.RESEARCHER, is_active=True
+        ).exists()
+    ):
         return output
     raise Http404(NOT_FOUND)
 
@@ -123,36 +130,12 @@ def _media(output: Output) -> dict[str, Any]:
 
 def rubric_for_expert(study: Study) -> list[dict[str, Any]]:
     """The rubric's dimensions as an expert sees them: analytic first, holistic last."""
-    dimensions = sorted(study.rubric.dimensions.all(), key=lambda d: (d.holistic, d.order, d.id))
-    return [
-        {
-            "code": d.code,
-            "name_zh": d.name_zh,
-            "name_en": d.name_en,
-            "scale_min": d.scale_min,
-            "scale_max": d.scale_max,
-            "anchors": {
-                str(point): d.anchors.get(str(point))
-                for point in range(d.scale_min, d.scale_max + 1)
-                if isinstance(d.anchors, dict) and str(point) in d.anchors
-            },
-            "allow_na": d.allow_na,
-            "holistic": d.holistic,
-        }
-        for d in dimensions
-    ]
+    return list(expert_rubric(study).dimensions)
 
 
 def tags_for_expert(study: Study) -> list[dict[str, str]]:
     """The bias tags an expert may attach in ``study`` (those for its medium)."""
-    if study.tag_set_id is None:
-        return []
-    tags = study.tag_set.tags.order_by("order", "id")
-    return [
-        {"code": t.code, "name_zh": t.name_zh, "name_en": t.name_en}
-        for t in tags
-        if not t.media or study.media_kind in t.media
-    ]
+    return list(expert_rubric(study).tags)
 
 
 def _judgment_of(assignment: Assignment) -> dict[str, Any] | None:
@@ -189,6 +172,34 @@ def _judgment_of(assignment: Assignment) -> dict[str, Any] | None:
     }
 
 
+def _queue_of(assignment: Assignment) -> list[tuple[str, str]]:
+    """(public id, status) of every live item in the queue ``assignment`` is in."""
+    return list(
+        Assignment.objects.for_expert(assignment.expert_id)
+        .filter(study_id=assignment.study_id)
+        .order_by("position")
+        .values_list("public_id", "status")
+    )
+
+
+def queue_progress(assignment: Assignment) -> dict[str, Any]:
+    """After a submit: items done and in all in ``assignment``'s queue, and the
+    next unfinished item after it, wrapping round (``None`` when all are done)."""
+    queue = _queue_of(assignment)
+    ids = [public_id for public_id, _ in queue]
+    index = ids.index(assignment.public_id) if assignment.public_id in ids else -1
+    pending = [
+        public_id
+        for public_id, status in queue[index + 1 :] + queue[: index + 1]
+        if status == Status.PENDING
+    ]
+    return {
+        "done": sum(1 for _, status in queue if status == Status.DONE),
+        "total": len(queue),
+        "next_public_id": pending[0] if pending else None,
+    }
+
+
 def assignment_page(assignment: Assignment) -> dict[str, Any]:
     """Everything an expert's rating or pairwise page shows, and nothing else: no
     model, endpoint, generation, file name or QC flag. ``assignment`` comes from
@@ -196,12 +207,8 @@ def assignment_page(assignment: Assignment) -> dict[str, Any]:
     from apps.scoring.models import Draft
 
     study, prompt = assignment.study, assignment.prompt
-    queue = list(
-        Assignment.objects.for_expert(assignment.expert_id)
-        .filter(study=study)
-        .order_by("position")
-        .values_list("public_id", "status")
-    )
+    queue = _queue_of(assignment)
+    rubric = expert_rubric(study)
     ids = [public_id for public_id, _ in queue]
     index = ids.index(assignment.public_id)
     draft = Draft.objects.filter(assignment=assignment).values_list("data", flat=True).first()
@@ -230,8 +237,9 @@ def assignment_page(assignment: Assignment) -> dict[str, Any]:
             "left": _media(assignment.left),
             "right": _media(assignment.right) if assignment.right_id else None,
         },
-        "dimensions": rubric_for_expert(study),
-        "tags": tags_for_expert(study),
+        "dimensions": list(rubric.dimensions),
+        "tags": list(rubric.tags),
+        "rubric_key": rubric.key,
         "judgment": _judgment_of(assignment),
         "draft": draft,
         "prev_public_id": ids[index - 1] if index > 0 else None,

@@ -29,7 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.blinding.models import Assignment
-from apps.blinding.selectors import access_assignment, expert_queue
+from apps.blinding.selectors import access_assignment, queue_progress
 from apps.scoring import services
 from apps.scoring.services import JudgmentRefused
 
@@ -62,7 +62,7 @@ def json_endpoint(view: Callable) -> Callable:
             body = json.loads(request.body or b"{}")
             if not isinstance(body, dict):
                 raise BadRequest
-            item = access_assignment(request.user, public_id)
+            item = access_assignment(request.user, public_id, for_page=False)
             return view(request, item, body)
         except (BadRequest, ValueError):
             return _errors({"__all__": [_("请求格式不正确。")]})
@@ -100,24 +100,6 @@ def _string_list(body: dict[str, Any], name: str) -> list[str]:
     return value
 
 
-def _next_url(item: Assignment, user) -> str:
-    """The next unfinished item after this one (wrapping round), else the dashboard."""
-    pending = expert_queue(user, item.study).filter(status=Assignment.Status.PENDING)
-    after = pending.filter(position__gt=item.position).values_list("public_id", flat=True)
-    public_id = after.first() or pending.values_list("public_id", flat=True).first()
-    if public_id:
-        return reverse("scoring:assignment", kwargs={"public_id": public_id})
-    return reverse("scoring:dashboard")
-
-
-def _progress(item: Assignment, user) -> dict[str, int]:
-    queue = expert_queue(user, item.study)
-    return {
-        "done": queue.filter(status=Assignment.Status.DONE).count(),
-        "total": queue.count(),
-    }
-
-
 @json_endpoint
 def draft(request: HttpRequest, item: Assignment, body: dict[str, Any]) -> JsonResponse:
     data = body.get("data")
@@ -152,13 +134,19 @@ def submit(request: HttpRequest, item: Assignment, body: dict[str, Any]) -> Json
         judgment, created = services.pairwise_submit(
             choice=_text(body, "choice"), dimension_choices=choices, **common
         )
+    progress = queue_progress(item)
+    next_id = progress["next_public_id"]
     return JsonResponse(
         {
             "ok": True,
             "created": created,
             "revision": judgment.revision,
-            "next_url": _next_url(item, request.user),
-            **_progress(item, request.user),
+            # the next unfinished item (wrapping round), else the dashboard
+            "next_url": reverse("scoring:assignment", kwargs={"public_id": next_id})
+            if next_id
+            else reverse("scoring:dashboard"),
+            "done": progress["done"],
+            "total": progress["total"],
         }
     )
 

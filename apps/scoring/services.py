@@ -21,8 +21,9 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.blinding.expert_rubric import expert_rubric
 from apps.blinding.models import Assignment
-from apps.blinding.selectors import NOT_FOUND, tags_for_expert
+from apps.blinding.selectors import NOT_FOUND, expert_of_study
 from apps.scoring.models import (
     Draft,
     JudgmentRevision,
@@ -31,7 +32,7 @@ from apps.scoring.models import (
     Rating,
     Score,
 )
-from apps.studies.models import Membership, Study
+from apps.studies.models import Study
 
 # Visible time only is sent by the page; the server caps what one submit may add,
 # so a tab left open overnight does not count as a night's work.
@@ -63,17 +64,12 @@ def _locked_assignment(assignment: Assignment, user, *, kind: str | None = None)
         raise Http404(NOT_FOUND)
     locked = (
         Assignment.objects.select_for_update(of=("self",))
-        .select_related("plan", "study", "study__rubric", "study__tag_set")
-        .filter(pk=assignment.pk, expert=user, plan__is_active=True)
+        .select_related("study")
+        .filter(expert_of_study(user), pk=assignment.pk, expert=user, plan__is_active=True)
         .exclude(status=Assignment.Status.WITHDRAWN)
         .first()
     )
     if locked is None or (kind is not None and locked.kind != kind):
-        raise Http404(NOT_FOUND)
-    is_expert = Membership.objects.filter(
-        study_id=locked.study_id, user=user, role=Membership.Role.EXPERT, is_active=True
-    ).exists()
-    if not is_expert:
         raise Http404(NOT_FOUND)
     return locked
 
@@ -95,7 +91,7 @@ def _common_errors(
     errors: dict[str, list[str]] = {}
     if not isinstance(submission_key, str) or not 0 < len(submission_key) <= MAX_KEY_CHARS:
         errors["submission_key"] = [_("缺少提交编号（刷新页面后重试）。")]
-    allowed = [t["code"] for t in tags_for_expert(study)]
+    allowed = expert_rubric(study).tag_codes
     tags = [tags] if isinstance(tags, str) else list(tags or [])
     unknown = [t for t in tags if t not in allowed]
     if unknown or len(tags) > MAX_TAGS:
@@ -155,37 +151,38 @@ def _finish(
 
 def _scores_check(
     study: Study, scores: Mapping[str, Any], na: Iterable[str]
-) -> tuple[dict[str, list[str]], list[tuple[Any, int | None]]]:
+) -> tuple[dict[str, list[str]], list[tuple[dict[str, Any], int | None]]]:
     """Errors per dimension code, and (dimension, value or None for N/A) to store."""
     errors: dict[str, list[str]] = {}
     na = set(na or ())
     scores = dict(scores or {})
-    dimensions = list(study.rubric.dimensions.all())
-    known = {d.code for d in dimensions}
-    for code in sorted((set(scores) | na) - known):
+    rubric = expert_rubric(study)
+    for code in sorted((set(scores) | na) - rubric.dimension_codes, key=str):
         errors[str(code)] = [_("量表中没有这个维度。")]
-    rows: list[tuple[Any, int | None]] = []
-    for d in dimensions:
-        value = scores.get(d.code)
-        if d.code in na:
-            if not d.allow_na:
-                errors[d.code] = [_("此维度不能选“不适用”。")]
+    rows: list[tuple[dict[str, Any], int | None]] = []
+    for d in rubric.dimensions:
+        code = d["code"]
+        value = scores.get(code)
+        if code in na:
+            if not d["allow_na"]:
+                errors[code] = [_("此维度不能选“不适用”。")]
             elif value is not None:
-                errors[d.code] = [_("不能既打分又选“不适用”。")]
+                errors[code] = [_("不能既打分又选“不适用”。")]
             else:
                 rows.append((d, None))
             continue
         if value is None:
-            errors[d.code] = [_("请为此维度打分。")]
+            errors[code] = [_("请为此维度打分。")]
             continue
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int):
-            errors[d.code] = [_("分数必须是整数。")]
+            errors[code] = [_("分数必须是整数。")]
             continue
-        if not d.scale_min <= value <= d.scale_max:
-            errors[d.code] = [
-                _("分数必须在 %(min)d 到 %(max)d 之间。") % {"min": d.scale_min, "max": d.scale_max}
+        if not d["scale_min"] <= value <= d["scale_max"]:
+            errors[code] = [
+                _("分数必须在 %(min)d 到 %(max)d 之间。")
+                % {"min": d["scale_min"], "max": d["scale_max"]}
             ]
             continue
         rows.append((d, value))
@@ -246,10 +243,11 @@ def rating_submit(
         rating.save()
         rating.scores.all().delete()
     Score.objects.bulk_create(
-        Score(rating=rating, dimension=d, value=value, is_na=value is None) for d, value in rows
+        Score(rating=rating, dimension_id=d["id"], value=value, is_na=value is None)
+        for d, value in rows
     )
     data = {
-        "scores": {d.code: value for d, value in rows},
+        "scores": {d["code"]: value for d, value in rows},
         **{k: v for k, v in fields.items() if k != "submission_key"},
         "time_on_task_ms": time_ms,
     }
@@ -296,7 +294,7 @@ def pairwise_submit(
     if choice not in PairwiseJudgment.Choice.values:
         errors["choice"] = [_("请选择：左边更好、右边更好、不相上下或都不好。")]
     preferences = {}
-    codes = {d.code for d in study.rubric.dimensions.all()}
+    codes = expert_rubric(study).dimension_codes
     for code, preference in (dimension_choices or {}).items():
         if preference in (None, ""):
             continue
@@ -360,7 +358,13 @@ def draft_save(*, assignment: Assignment, user, data: dict) -> Draft:
         raise ValidationError({"data": [_("草稿必须是 JSON 对象。")]}) from None
     if size > MAX_DRAFT_BYTES:
         raise ValidationError({"data": [_("草稿太大。")]})
-    draft, _created = Draft.objects.update_or_create(assignment=locked, defaults={"data": data})
+    # one INSERT … ON CONFLICT UPDATE: autosave is the most frequent write there is
+    (draft,) = Draft.objects.bulk_create(
+        [Draft(assignment=locked, data=data)],
+        update_conflicts=True,
+        unique_fields=["assignment"],
+        update_fields=["data", "updated_at"],
+    )
     return draft
 
 

@@ -3,6 +3,7 @@ by pytest: timings depend on the machine).
 
     cd /work/main && .venv/bin/python tests/bench/bench_rating_page.py
     .venv/bin/python tests/bench/bench_rating_page.py --iterations 1000 --profile
+    .venv/bin/python tests/bench/bench_rating_page.py --profile submit --profile-sort tottime
 
 A study of the issue's size — 45 prompts × 3 models, 30 experts, k = 3, rating
 and pairwise protocols, repeats (and attention checks when the schema allows
@@ -206,13 +207,23 @@ class Timings:
     db: list[float] = field(default_factory=list)  # ms waiting for PostgreSQL per request
 
 
-def measure(client, urls: list[str], iterations: int, warmup: int) -> Timings:
-    """GET each URL in turn: ``warmup`` requests unmeasured, then ``iterations``."""
+def measure(client, urls: list, iterations: int, warmup: int) -> Timings:
+    """Send each request in turn: ``warmup`` unmeasured, then ``iterations``. A request
+    is a URL (GET) or a ``(url, body)`` pair (POST of ``body()`` as JSON)."""
     from django.db import connection
 
+    def send(request):
+        if isinstance(request, str):
+            response = client.get(request)
+        else:
+            url, body = request
+            response = client.post(url, body(), content_type="application/json")
+        if request_ok(response):
+            return response
+        raise AssertionError(f"{response.status_code} {response.content[:200]!r}")
+
     for n in range(warmup):
-        response = client.get(urls[n % len(urls)])
-        assert response.status_code == 200, response.status_code
+        send(urls[n % len(urls)])
     timings = Timings()
     waited = [0.0]
 
@@ -225,24 +236,36 @@ def measure(client, urls: list[str], iterations: int, warmup: int) -> Timings:
 
     with connection.execute_wrapper(timed):
         for n in range(iterations):
-            url = urls[n % len(urls)]
+            request = urls[n % len(urls)]
             waited[0] = 0.0
             cpu, started = time.thread_time(), time.perf_counter()
-            response = client.get(url)
+            send(request)
             timings.wall.append((time.perf_counter() - started) * 1000)
             timings.cpu.append((time.thread_time() - cpu) * 1000)
             timings.db.append(waited[0] * 1000)
-            assert response.status_code == 200, response.status_code
     return timings
 
 
-def queries_of(client, url: str) -> tuple[int, int, list[str]]:
+def request_ok(response) -> bool:
+    if response.status_code != 200:
+        return False
+    if response.get("Content-Type", "").startswith("application/json"):
+        return response.json().get("ok") is True
+    return True
+
+
+def queries_of(client, request) -> tuple[int, int, list[str]]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    return len(captured), len(response.content), [q["sql"] for q in captured.captured_queries]
+        if isinstance(request, str):
+            response = client.get(request)
+        else:
+            response = client.post(request[0], request[1](), content_type="application/json")
+    assert request_ok(response), response.status_code
+    size = len(b"".join(response.streaming_content) if response.streaming else response.content)
+    return len(captured), size, [q["sql"] for q in captured.captured_queries]
 
 
 def _p95(values: list[float]) -> float:
@@ -271,7 +294,13 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--profile", action="store_true", help="cProfile the rating page")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="rating page",
+        default="",
+        help="cProfile one kind of request (default: the rating page; or draft, submit, media)",
+    )
     parser.add_argument("--profile-sort", default="cumulative", help="e.g. tottime")
     parser.add_argument("--sql", action="store_true", help="print the SQL of one render")
     parser.add_argument(
@@ -346,13 +375,38 @@ def run(args) -> int:
         dash_queries,
         dash_size,
     )
+    # the page's script: autosave a draft, submit (a revision, with a new key each
+    # time), and the browser's media request
+    codes = [d.code for d in study.rubric.dimensions.all()]
+    done_ratings = [a for a in ratings if a.status == Assignment.Status.DONE]
+    draft_requests = [
+        (f"/a/{a.public_id}/draft/", lambda: {"data": {"scores": {codes[0]: 3}, "comment": "墨色"}})
+        for a in ratings
+        if a.status == Assignment.Status.PENDING
+    ]
+    counter = iter(range(10**9))
+
+    def submit_body():
+        return {
+            "scores": {code: 1 + (i % 5) for i, code in enumerate(codes)},
+            "submission_key": f"bench-submit-{next(counter)}",
+            "time_on_task_ms": 20_000,
+        }
+
+    submit_requests = [(f"/a/{a.public_id}/submit/", submit_body) for a in done_ratings]
+    media_requests = [f"/m/{a.left.public_id}" for a in ratings]
+    kinds = {"rating page": rating_urls, "draft": draft_requests}
+    kinds |= {"submit": submit_requests, "media": media_requests}
+    for label in ("draft", "submit", "media"):
+        n_q, n_size, _ = queries_of(client, kinds[label][0])
+        report(label, measure(client, kinds[label], args.iterations // 2, 10), n_q, n_size)
     if args.sql:
         for statement in sql:
             print("  ", statement[:200])
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-        measure(client, rating_urls, 200, 0)
+        measure(client, kinds[args.profile], 200, 0)
         profiler.disable()
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(args.profile_sort).print_stats(40)

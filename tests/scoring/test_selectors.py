@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db
 PAGE_KEYS = {
     "public_id",
     "kind",
+    "rubric_key",
     "study",
     "position",
     "total",
