@@ -57,14 +57,17 @@ class JudgmentRefused(Exception):
 # --- checks shared by every write ----------------------------------------------------------
 
 
-def _locked_assignment(assignment: Assignment, user, *, kind: str | None = None) -> Assignment:
-    """Lock the assignment row, then re-check it is ``user``'s, live and (when
-    given) of ``kind``: the same 404 as ``access_assignment`` otherwise."""
+def _locked_assignment(
+    assignment: Assignment, user, *, kind: str | None = None, lock: bool = True
+) -> Assignment:
+    """Lock the assignment row (unless ``lock`` is false), then re-check it is
+    ``user``'s, live and (when given) of ``kind``: the same 404 as
+    ``access_assignment`` otherwise."""
     if user is None or not user.is_authenticated or not user.is_active:
         raise Http404(NOT_FOUND)
+    rows = Assignment.objects.select_for_update(of=("self",)) if lock else Assignment.objects
     locked = (
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related("study")
+        rows.select_related("study")
         .filter(expert_of_study(user), pk=assignment.pk, expert=user, plan__is_active=True)
         .exclude(status=Assignment.Status.WITHDRAWN)
         .first()
@@ -344,11 +347,15 @@ def pairwise_submit(
 # --- drafts and problems --------------------------------------------------------------------
 
 
-@transaction.atomic
 def draft_save(*, assignment: Assignment, user, data: dict) -> Draft:
     """Keep the page's unsubmitted state (at most 32 KB of JSON), replacing the
-    previous draft of ``assignment``."""
-    locked = _locked_assignment(assignment, user)
+    previous draft of ``assignment``.
+
+    The most frequent write there is (the page saves after every pause), so it
+    takes no lock and is one statement: a draft racing a submit may outlive the
+    submit's deletion of drafts, and is then ignored, as the page restores only
+    a draft made on the judgment's current revision (``base_revision``)."""
+    locked = _locked_assignment(assignment, user, lock=False)
     _check_open(locked.study, revising=locked.is_done)
     if not isinstance(data, dict):
         raise ValidationError({"data": [_("草稿必须是 JSON 对象。")]})
@@ -358,7 +365,6 @@ def draft_save(*, assignment: Assignment, user, data: dict) -> Draft:
         raise ValidationError({"data": [_("草稿必须是 JSON 对象。")]}) from None
     if size > MAX_DRAFT_BYTES:
         raise ValidationError({"data": [_("草稿太大。")]})
-    # one INSERT … ON CONFLICT UPDATE: autosave is the most frequent write there is
     (draft,) = Draft.objects.bulk_create(
         [Draft(assignment=locked, data=data)],
         update_conflicts=True,

@@ -9,10 +9,14 @@ account per virtual expert, and serves it with gunicorn (deploy/gunicorn.conf.py
 production settings, ``EVALSITE_BENCH=1``) plus a Celery worker, all on 127.0.0.1.
 
 Each virtual expert (an ``httpx.AsyncClient`` with its own cookies) does what the
-rating page does: open the item, load its image, autosave a draft, submit, follow
-``next_url`` to the next item — with a random pause of ``--think`` seconds on
-average before each request (a real expert spends 20 s or more per item, i.e.
-about 5 s between requests; the default of 1 s is five times as demanding).
+rating page does: open the item, load its media, autosave a draft ``--drafts``
+times (the page saves 1.5 s after the expert stops changing something: about once
+per dimension scored), submit, follow ``next_url`` to the next item — with a
+random pause of ``--think`` seconds on average (uniform on ±50 %) before each
+request. The default, 4 s between requests and 6 drafts, is an expert scoring a
+12-dimension rubric on an ink painting in about 35 s an item: quicker than the
+experts of a real study, who look for a minute or more. ``--think 1 --drafts 1``
+is the stress pace of earlier runs (an item every 3–4 s, which no expert keeps up).
 Logging in is measured apart, with ``--logins`` real password logins: it is
 PBKDF2 on purpose (~0.3–1 s of CPU each) and happens once per expert per fortnight.
 
@@ -93,7 +97,12 @@ class VirtualExpert:
         self.client = httpx.AsyncClient(
             base_url=base,
             timeout=30,
-            limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
+            # A client lets an idle connection go before the server does (gunicorn
+            # closes after 5 s): reusing one the server is closing fails the request.
+            # Browsers retry that case on their own; httpx does not.
+            limits=httpx.Limits(
+                max_connections=2, max_keepalive_connections=2, keepalive_expiry=3.0
+            ),
             headers={
                 "Cookie": f"sessionid={session}; csrftoken={csrf}",
                 "X-CSRFToken": csrf,
@@ -115,7 +124,9 @@ class VirtualExpert:
         recorder.add(kind, time.perf_counter() - started, ok, f"{response.status_code} {url}")
         return response if ok else None
 
-    async def run(self, recorder: Recorder, think: float, stop: asyncio.Event) -> None:
+    async def run(
+        self, recorder: Recorder, think: float, drafts: int, stop: asyncio.Event
+    ) -> None:
         url = f"/a/{self.queue[0]}/"
         position = 0
 
@@ -130,9 +141,12 @@ class VirtualExpert:
             public_id = url.strip("/").split("/")[-1]
             for media in MEDIA.findall(page.text)[:2]:
                 await self.timed(recorder, "media", "GET", media)
-            await pause()
-            draft = {"data": {"scores": {self.dimensions[0]: 3}, "comment": "墨色尚可"}}
-            await self.timed(recorder, "draft", "POST", f"/a/{public_id}/draft/", json=draft)
+            scores: dict[str, int] = {}
+            for code in self.dimensions[:drafts]:
+                await pause()
+                scores[code] = random.randint(1, 5)
+                draft = {"data": {"v": 1, "scores": scores, "comment": "墨色尚可"}}
+                await self.timed(recorder, "draft", "POST", f"/a/{public_id}/draft/", json=draft)
             await pause()
             body = {
                 "scores": {code: random.randint(1, 5) for code in self.dimensions},
@@ -164,7 +178,7 @@ async def baseline(base: str, expert: dict, dimensions: list[str], rounds: int) 
         stop.set()
 
     waiter = asyncio.create_task(stop_after())
-    await client.run(recorder, 0.0, stop)
+    await client.run(recorder, 0.0, 1, stop)
     await waiter
     async with httpx.AsyncClient(base_url=base, timeout=30) as plain:
         for _ in range(rounds):
@@ -199,7 +213,7 @@ async def run_level(
 
     async def start(client: VirtualExpert, delay: float) -> None:
         await asyncio.sleep(delay)
-        await client.run(recorder, args.think, stop)
+        await client.run(recorder, args.think, args.drafts, stop)
 
     # started spread over the ramp, so that they do not march in step
     tasks = [
@@ -271,7 +285,8 @@ def main() -> None:
     parser.add_argument("--levels", default="30,100,300")
     parser.add_argument("--duration", type=float, default=40.0)
     parser.add_argument("--ramp", type=float, default=5.0)
-    parser.add_argument("--think", type=float, default=1.0)
+    parser.add_argument("--think", type=float, default=4.0, help="mean pause between requests, s")
+    parser.add_argument("--drafts", type=int, default=6, help="autosaves per item")
     parser.add_argument("--ping-interval", type=float, default=0.2)
     parser.add_argument("--workers", type=int, default=0, help="default: gunicorn.conf.py's")
     parser.add_argument("--threads", type=int, default=4)

@@ -302,7 +302,13 @@ def main() -> int:
         help="cProfile one kind of request (default: the rating page; or draft, submit, media)",
     )
     parser.add_argument("--profile-sort", default="cumulative", help="e.g. tottime")
-    parser.add_argument("--sql", action="store_true", help="print the SQL of one render")
+    parser.add_argument(
+        "--sql",
+        nargs="?",
+        const="rating page",
+        default="",
+        help="print the SQL of one request (default: the rating page; or draft, submit, media)",
+    )
     parser.add_argument(
         "--no-analyze",
         action="store_true",
@@ -401,6 +407,7 @@ def run(args) -> int:
         n_q, n_size, _ = queries_of(client, kinds[label][0])
         report(label, measure(client, kinds[label], args.iterations // 2, 10), n_q, n_size)
     if args.sql:
+        _, _, sql = queries_of(client, kinds[args.sql][-1])
         for statement in sql:
             print("  ", statement[:200])
     if args.profile:

@@ -60,7 +60,8 @@ def ms(value: float) -> str:
 def print_table(results: list[dict], args, logins: dict | None) -> None:
     print()
     print(
-        f"evalsite load benchmark — think {args.think:g} s mean, {args.duration:g} s measured "
+        f"evalsite load benchmark — think {args.think:g} s mean, {args.drafts} drafts an item, "
+        f"{args.duration:g} s measured "
         f"per level, gunicorn {args.workers}×{args.threads} (gthread), PostgreSQL + Redis, "
         f"127.0.0.1, {sys.platform}, {os.cpu_count()} cores"
     )
