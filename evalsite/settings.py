@@ -238,6 +238,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers keep Django's LOGGING (one line per event to stderr, secrets redacted)
+# instead of Celery's own, unfiltered handlers; --loglevel still sets the level.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# celery beat (exactly one per site) queues generation.recover every
+# GENERATION_RECOVER_EVERY_S seconds: it queues again the generations whose task was
+# lost (a Redis restarted empty) — running under an expired lease, or pending, due and
+# untouched for GENERATION_RECOVER_AFTER_S, longer than any wait for a slot (5 min).
+GENERATION_RECOVER_EVERY_S = env.float("GENERATION_RECOVER_EVERY_S", default=60.0)
+GENERATION_RECOVER_AFTER_S = env.float("GENERATION_RECOVER_AFTER_S", default=600.0)
+CELERY_BEAT_SCHEDULE = {
+    "generation-recover": {
+        "task": "generation.recover",
+        "schedule": GENERATION_RECOVER_EVERY_S,
+        "options": {"expires": GENERATION_RECOVER_EVERY_S},  # no pile-up without workers
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- collection of generations ----------------------------------------------
 # How long a worker's claim on a running generation lasts; a thread renews it while

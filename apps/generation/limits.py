@@ -14,11 +14,18 @@ Two implementations with one interface: Redis (one Lua script, the Redis server'
 clock) when the broker is Redis, the database otherwise (a locked row per endpoint
 and a table of slots). ``acquire`` never waits: it answers at once, and a task that
 gets no slot reschedules itself with a countdown instead of sleeping in a worker.
+
+A Redis that does not answer (down, restarting, still loading its dump) makes every
+method raise :class:`LimiterUnavailable`, a transient error: the caller tries again
+later. A slot taken before Redis went away is never counted for ever: it expires with
+its hold (and a Redis restarted empty has forgotten it already).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -39,6 +46,10 @@ class Denied:
 
     reason: str  # "concurrency" | "rate"
     wait_s: float | None = None
+
+
+class LimiterUnavailable(Exception):
+    """The limiter's store does not answer now; nothing was decided. Transient."""
 
 
 class Limiter(Protocol):
@@ -171,10 +182,14 @@ class RedisLimiter:
     """Slots in a sorted set per endpoint (member: holder, score: expiry), the GCRA
     time in a plain key; every decision is one Lua script, atomic on the server."""
 
+    TIMEOUT_S = 5.0  # a Redis that hangs must not hold a worker for ever
+
     def __init__(self, url: str, *, prefix: str = "evalsite:limits") -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=self.TIMEOUT_S, socket_connect_timeout=self.TIMEOUT_S
+        )
         self.prefix = prefix
         self._acquire = self.client.register_script(_ACQUIRE)
         self._renew = self.client.register_script(_RENEW)
@@ -185,19 +200,32 @@ class RedisLimiter:
         base = f"{self.prefix}:{endpoint.pk}"
         return f"{base}:slots", f"{base}:tat"
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _answering() -> Iterator[None]:
+        """Redis's connection errors (BusyLoadingError, while it loads its dump, is one)
+        and timeouts as :class:`LimiterUnavailable`."""
+        import redis
+
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise LimiterUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
+
     def acquire(
         self, endpoint: ModelEndpoint, *, holder: str, hold_s: float, submit: bool = True
     ) -> Denied | None:
-        granted, wait_ms = self._acquire(
-            keys=self._keys(endpoint),
-            args=[
-                holder,
-                endpoint.concurrency_limit,
-                int(hold_s * 1000),
-                int(_interval_s(endpoint) * 1000),
-                "1" if submit else "0",
-            ],
-        )
+        with self._answering():
+            granted, wait_ms = self._acquire(
+                keys=self._keys(endpoint),
+                args=[
+                    holder,
+                    endpoint.concurrency_limit,
+                    int(hold_s * 1000),
+                    int(_interval_s(endpoint) * 1000),
+                    "1" if submit else "0",
+                ],
+            )
         if granted:
             return None
         if wait_ms < 0:
@@ -205,16 +233,20 @@ class RedisLimiter:
         return Denied("rate", wait_ms / 1000)
 
     def renew(self, endpoint: ModelEndpoint, *, holder: str, hold_s: float) -> None:
-        self._renew(keys=self._keys(endpoint)[:1], args=[holder, int(hold_s * 1000)])
+        with self._answering():
+            self._renew(keys=self._keys(endpoint)[:1], args=[holder, int(hold_s * 1000)])
 
     def release(self, endpoint: ModelEndpoint, *, holder: str) -> None:
-        self.client.zrem(self._keys(endpoint)[0], holder)
+        with self._answering():
+            self.client.zrem(self._keys(endpoint)[0], holder)
 
     def pause(self, endpoint: ModelEndpoint, *, seconds: float) -> None:
-        self._pause(keys=self._keys(endpoint)[1:], args=[int(seconds * 1000)])
+        with self._answering():
+            self._pause(keys=self._keys(endpoint)[1:], args=[int(seconds * 1000)])
 
     def in_flight(self, endpoint: ModelEndpoint) -> int:
-        return int(self._count(keys=self._keys(endpoint)[:1]))
+        with self._answering():
+            return int(self._count(keys=self._keys(endpoint)[:1]))
 
 
 @functools.cache

@@ -15,7 +15,12 @@ The rules that make re-delivery and crashes safe:
   run killed in between leaves a file the next claim removes, never an orphan.
 * **Whoever puts a generation back to pending schedules the task that goes on**
   (a poll, a retry, a slot that may be free); ``services.generations_resume``
-  repairs what a killed worker dropped.
+  repairs what a killed worker dropped, and ``generations_recover`` (run by celery
+  beat) what a broker lost.
+* **Redis away is transient.** The limiter not answering before a submission puts
+  the generation back with a short delay (nothing was sent); after a submission the
+  slot is left to expire on its own rather than throw the provider's work away. A
+  next task the broker would not take is recovered from the database later.
 """
 
 from __future__ import annotations
@@ -33,14 +38,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from apps.registry.models import ApiKeyMissing
 from apps.studies.models import Study
 
 from . import storage
-from .limits import Denied, limiter
+from .limits import Denied, LimiterUnavailable, limiter
 from .models import Generation, Output
 from .outputs import output_fields, output_file_name, output_sanitise
 from .providers import (
@@ -58,6 +64,11 @@ logger = logging.getLogger("apps.generation")
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 300.0
 MIN_POLL_S = 0.5
+# The limiter's Redis away (restarting, loading its dump): try again within seconds.
+# Not an exponential backoff: the outage is the same for every generation and each try
+# is one cheap call; while the broker (the same Redis) is away too, the next task is not
+# even queued, and ``generations_recover`` takes over.
+LIMITER_RETRY_S = (2.0, 10.0)
 MAX_OUTPUT_BYTES = {"image": 50 * 1024 * 1024, "video": 500 * 1024 * 1024, "text": 2 * 1024 * 1024}
 Status = Generation.Status
 
@@ -90,6 +101,57 @@ def _enqueue(generation_id: int, countdown: float) -> None:
 def schedule(generation_id: int, *, countdown: float = 0.0) -> None:
     """Queue the generation's task after the current transaction commits."""
     transaction.on_commit(lambda: _enqueue(generation_id, countdown))
+
+
+def _schedule_next(generation_id: int, *, countdown: float = 0.0) -> None:
+    """``schedule`` for a run, whose own writes are already committed: if the broker is
+    away, the generation waits in the database for ``generations_recover``."""
+
+    def enqueue() -> None:
+        try:
+            _enqueue(generation_id, countdown)
+        except BrokerError as exc:
+            logger.warning(
+                "generation %s: its next task was not queued, the broker is away (%s); "
+                "the periodic recovery will queue it",
+                generation_id,
+                exc,
+            )
+
+    transaction.on_commit(enqueue)
+
+
+def recover_after_s() -> float:
+    """How long a pending generation stays due and untouched before it is taken for
+    one whose task was lost."""
+    return float(getattr(settings, "GENERATION_RECOVER_AFTER_S", 600.0))
+
+
+def generations_recover() -> int:
+    """Queue a task for every unfinished generation that has none any more: running
+    under an expired lease (its worker died or stopped renewing), or pending and both
+    due and untouched for ``GENERATION_RECOVER_AFTER_S`` (its message was lost with a
+    broker restarted empty, or dropped by a worker that lost its connection).
+
+    Safe at any time, alongside workers: only the claim (a conditional update) lets a
+    task work, so a generation whose task is alive after all gets a second task that
+    claims nothing, or takes the next step once — never a second output. The delay
+    (10 minutes) is longer than any wait for a free slot (5 minutes at most), so that
+    waiting generations are left alone; only a long queue under a rate limit can look
+    lost, and gets a harmless second task. Run by celery beat (``generation.recover``);
+    returns how many generations were queued."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=recover_after_s())
+    lost = Generation.objects.filter(
+        Q(status=Status.RUNNING, lease_expires_at__lt=now)
+        | Q(status=Status.PENDING, next_attempt_at__lte=stale, updated_at__lte=stale)
+    )
+    ids = list(lost.order_by("pk").values_list("pk", flat=True))
+    for pk in ids:
+        schedule(pk)
+    if ids:
+        logger.warning("recovering %d generations whose task was lost", len(ids))
+    return len(ids)
 
 
 def generation_step(*, generation_id: int) -> str:
@@ -142,7 +204,7 @@ def _not_claimed(generation_id: int) -> str:
     if row["status"] == Status.PENDING and due is not None and due > now:
         # delivered before it is due (another machine's clock, a resumed duplicate):
         # come back then rather than drop the only task that may exist
-        schedule(generation_id, countdown=(due - now).total_seconds() + 0.05)
+        _schedule_next(generation_id, countdown=(due - now).total_seconds() + 0.05)
         return "early"
     return "skipped"
 
@@ -173,7 +235,7 @@ class _Step:
         if not self._update(lease_expires_at=timezone.now() + timedelta(seconds=self.lease)):
             return False
         if self.holds_slot:
-            self.limiter.renew(self.endpoint, holder=self.holder, hold_s=self.lease)
+            self._renew_slot(self.lease)
         return True
 
     def _back_to_pending(
@@ -192,7 +254,7 @@ class _Step:
                 **fields,
             ):
                 return "lost"
-            schedule(self.gen.pk, countdown=countdown)
+            _schedule_next(self.gen.pk, countdown=countdown)
         return None
 
     # -- the step -------------------------------------------------------------------
@@ -217,7 +279,10 @@ class _Step:
 
         submitting = not gen.provider_task_id
         if submitting:
-            denied = self.limiter.acquire(endpoint, holder=self.holder, hold_s=self.lease)
+            try:
+                denied = self.limiter.acquire(endpoint, holder=self.holder, hold_s=self.lease)
+            except LimiterUnavailable as exc:
+                return self._limiter_unavailable(exc)
             if denied is not None:
                 return self._wait_for_slot(denied)
             self.holds_slot = True
@@ -229,7 +294,7 @@ class _Step:
             ):
                 return "lost"
         else:
-            self.limiter.renew(endpoint, holder=self.holder, hold_s=self.lease)
+            self._renew_slot(self.lease)
         try:
             if submitting:
                 result = provider.start(request)
@@ -310,15 +375,27 @@ class _Step:
     def _pending(self, result: Pending) -> str:
         poll_after = max(MIN_POLL_S, float(result.poll_after_s))
         # the provider is still working on it: keep its slot until the next poll is done
-        self.limiter.renew(self.endpoint, holder=self.holder, hold_s=poll_after + self.lease)
+        self._renew_slot(poll_after + self.lease)
         self.holds_slot = False  # this run lets go; the next poll's run takes it up
         outcome = self._back_to_pending(countdown=poll_after, provider_task_id=result.task_id[:200])
         return outcome or "polling"
 
     def _release_slot(self) -> None:
         self.holds_slot = False
-        self.limiter.release(self.endpoint, holder=self.holder)
+        try:
+            self.limiter.release(self.endpoint, holder=self.holder)
+        except LimiterUnavailable as exc:
+            # the slot expires with its hold; the work done is not thrown away for it
+            logger.warning("generation %s: slot not released (%s)", self.gen.pk, exc)
         self._kick()
+
+    def _renew_slot(self, hold_s: float) -> None:
+        """Extend the slot the provider's work holds. Without the limiter the slot keeps
+        its expiry (at worst it runs out early): better than losing that work."""
+        try:
+            self.limiter.renew(self.endpoint, holder=self.holder, hold_s=hold_s)
+        except LimiterUnavailable as exc:
+            logger.warning("generation %s: slot not renewed (%s)", self.gen.pk, exc)
 
     def _kick(self) -> None:
         """Hand the freed slot to a waiting generation now, rather than when its
@@ -331,7 +408,7 @@ class _Step:
             .values_list("pk", flat=True)[: self.endpoint.concurrency_limit]
         )
         if waiting:
-            schedule(random.choice(waiting))
+            _schedule_next(random.choice(waiting))
 
     # -- errors ---------------------------------------------------------------------
 
@@ -353,11 +430,14 @@ class _Step:
         delay = backoff_s(retry, retry_after_s=exc.retry_after_s)
         if exc.retry_after_s:
             # the provider asked everyone to wait, not only this request
-            self.limiter.pause(self.endpoint, seconds=float(exc.retry_after_s))
+            try:
+                self.limiter.pause(self.endpoint, seconds=float(exc.retry_after_s))
+            except LimiterUnavailable as unavailable:
+                logger.warning("generation %s: pause not shared (%s)", self.gen.pk, unavailable)
         if submitting:
             self._release_slot()  # nothing runs at the provider; the retry queues again
         else:
-            self.limiter.renew(self.endpoint, holder=self.holder, hold_s=delay + self.lease)
+            self._renew_slot(delay + self.lease)
             self.holds_slot = False
         logger.info(
             "generation %s: retry %d in %.1f s after [%s] %s",
@@ -369,6 +449,19 @@ class _Step:
         )
         outcome = self._back_to_pending(
             countdown=delay, retries=F("retries") + 1, error_code=code, last_error=reason
+        )
+        return outcome or "retrying"
+
+    def _limiter_unavailable(self, exc: LimiterUnavailable) -> str:
+        """No answer from the limiter before a submission: nothing was sent, so go back
+        to the queue for a moment. Not a retry of the provider's: the budget stays."""
+        delay = random.uniform(*LIMITER_RETRY_S)
+        reason = self.redact(str(exc))[:2000]
+        logger.warning(
+            "generation %s: the limiter is away, again in %.1f s (%s)", self.gen.pk, delay, reason
+        )
+        outcome = self._back_to_pending(
+            countdown=delay, error_code="limiter_unavailable", last_error=reason
         )
         return outcome or "retrying"
 

@@ -1,7 +1,9 @@
 """Celery tasks of the collection: thin — they take ids, call one service, log.
 
 Tasks are acknowledged late (settings) so a worker killed mid-task does not lose the
-message on Redis; the services make a second delivery harmless.
+message on Redis; the services make a second delivery harmless. What a broker loses
+anyway (a Redis restarted empty) is queued again by ``generation.recover``, which
+celery beat runs every ``GENERATION_RECOVER_EVERY_S`` seconds (``CELERY_BEAT_SCHEDULE``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from . import services
+from . import services, steps
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,12 @@ def generation_resume(*, study_id: int | None = None) -> int:
 
     study = Study.objects.get(pk=study_id) if study_id is not None else None
     return services.generations_resume(study=study)
+
+
+@shared_task(name="generation.recover", acks_late=True, ignore_result=True)
+def generation_recover() -> int:
+    """Queue again the generations whose task was lost (celery beat, every minute)."""
+    return steps.generations_recover()
 
 
 @worker_ready.connect

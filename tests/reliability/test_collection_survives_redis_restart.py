@@ -5,7 +5,8 @@ most 3 at once); midway, Redis is killed, stays away for 3 seconds and comes
 back empty, as a server without persistence does (everything queued is gone,
 and the endpoint's concurrency slots, which live in Redis, with it). The database is the
 source of truth: the collection must still finish, every generation once, with
-no duplicate output.
+no duplicate output. The worker runs celery beat too (``--beat``), which queues the
+periodic recovery every 2 seconds here (every minute in production).
 """
 
 from __future__ import annotations
@@ -28,21 +29,18 @@ PROMPTS = 24
 LIMIT = 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug, for apps/generation: a Redis ConnectionError in RedisLimiter.acquire "
-        "(limits.py) is caught by generation_step's `except Exception` and fails the "
-        "generation for good (internal_error), and the generations whose queued tasks "
-        "died with Redis stay pending: only a worker start re-dispatches them "
-        "(no beat schedule runs generation.resume). Remove this mark once fixed."
-    ),
-)
 def test_a_collection_finishes_after_redis_restarts_empty(stack, tmp_path, fake_server):  # noqa: F811
     # given a collection under way on a real worker
     base_url = serve_images(fake_server, ImageAPI(delay_s=0.3))
     url = stack.database("collection")
-    env = stack.env(url, redis_db=1, FAKE_PROVIDER_KEY="sk-redis-restart-0123456789")
+    env = stack.env(
+        url,
+        redis_db=1,
+        FAKE_PROVIDER_KEY="sk-redis-restart-0123456789",
+        # the recovery every 2 s, for generations due and untouched for 2 s
+        GENERATION_RECOVER_EVERY_S="2",
+        GENERATION_RECOVER_AFTER_S="2",
+    )
     seeded = manage(
         "shell",
         "-c",
@@ -60,7 +58,7 @@ def test_a_collection_finishes_after_redis_restarts_empty(stack, tmp_path, fake_
     )
     assert seeded.returncode == 0, seeded.stdout[-2000:] + seeded.stderr[-4000:]
     log = tmp_path / "worker.log"
-    with celery_worker(env, concurrency=LIMIT, log=log):
+    with celery_worker(env, concurrency=LIMIT, log=log, extra=("--beat",)):
         wait_for(
             lambda: status_counts_postgres(url).get("succeeded", 0) >= 4,
             timeout=120,

@@ -78,6 +78,7 @@ class Command(BaseCommand):
                 "2",
                 "--without-mingle",
                 "--without-gossip",
+                "--beat",  # the periodic recovery of lost generation tasks
             ],
             cwd=base,
         )
