@@ -58,19 +58,33 @@ def expert_queue(user, study: Study):
 # --- access --------------------------------------------------------------------------------
 
 
-def access_assignment(user, public_id: str, *, for_page: bool = True) -> Assignment:
+def access_assignment(user, public_id: str) -> Assignment:
     """``user``'s own assignment ``public_id`` in an active plan, not withdrawn,
     while ``user`` is an active expert of its study; otherwise ``Http404``. One
-    query; with ``for_page`` the prompt and both outputs come along."""
+    query, with the study, the prompt and both outputs."""
     if not _is_person(user) or not _plausible_id(public_id):
         raise Http404(NOT_FOUND)
-    related = ("study", "prompt", "left", "right") if for_page else ("study",)
     assignment = (
         Assignment.objects.for_expert(user)
         .filter(expert_of_study(user), public_id=public_id)
-        .select_related(*related)
+        .select_related("study", "prompt", "left", "right")
         .first()
     )
+    if assignment is None:
+        raise Http404(NOT_FOUND)
+    return assignment
+
+
+def assignment_to_write(user, public_id: str) -> Assignment:
+    """For the page's JSON endpoints: ``user``'s assignment ``public_id``, found by
+    id and owner only (``Http404`` otherwise), for a service of
+    ``apps.scoring.services`` to write through. Those services lock or re-read the
+    row and check all the rest — live, active plan, active expert — raising the
+    same 404 as :func:`access_assignment`; checking it here as well would repeat
+    the dearest query of the most frequent request there is, the autosave."""
+    if not _is_person(user) or not _plausible_id(public_id):
+        raise Http404(NOT_FOUND)
+    assignment = Assignment.objects.filter(public_id=public_id, expert=user).first()
     if assignment is None:
         raise Http404(NOT_FOUND)
     return assignment

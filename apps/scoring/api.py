@@ -29,7 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.blinding.models import Assignment
-from apps.blinding.selectors import access_assignment, queue_progress
+from apps.blinding.selectors import assignment_to_write, queue_progress
 from apps.scoring import services
 from apps.scoring.services import JudgmentRefused
 
@@ -62,7 +62,7 @@ def json_endpoint(view: Callable) -> Callable:
             body = json.loads(request.body or b"{}")
             if not isinstance(body, dict):
                 raise BadRequest
-            item = access_assignment(request.user, public_id, for_page=False)
+            item = assignment_to_write(request.user, public_id)
             return view(request, item, body)
         except (BadRequest, ValueError):
             return _errors({"__all__": [_("请求格式不正确。")]})
