@@ -153,19 +153,18 @@ def tags_for_expert(study: Study) -> list[dict[str, str]]:
 
 
 def _judgment_of(assignment: Assignment) -> dict[str, Any] | None:
-    from apps.scoring.models import PairwiseJudgment, Rating
+    from apps.scoring.models import PairwiseJudgment, Rating, Score
 
     if assignment.kind == Assignment.Kind.RATING:
-        rating = (
-            Rating.objects.filter(assignment=assignment)
-            .prefetch_related("scores__dimension")
-            .first()
-        )
+        rating = Rating.objects.filter(assignment=assignment).first()
         if rating is None:
             return None
+        scores = list(
+            Score.objects.filter(rating=rating).values_list("dimension__code", "value", "is_na")
+        )
         return {
-            "scores": {s.dimension.code: s.value for s in rating.scores.all()},
-            "na": sorted(s.dimension.code for s in rating.scores.all() if s.is_na),
+            "scores": {code: value for code, value, _ in scores},
+            "na": sorted(code for code, _, is_na in scores if is_na),
             "tags": list(rating.tags),
             "comment": rating.comment,
             "problem": rating.problem,
