@@ -295,9 +295,10 @@ BAD_INPUT = {
         {},
         [
             RowError(
-                2,
                 None,
-                "binary data, not text (a NUL byte): upload a CSV, XLSX, JSON or JSONL file",
+                None,
+                "binary data, not text (it holds 120 control characters, the first "
+                "U+0000): upload a CSV, XLSX, JSON or JSONL file",
             )
         ],
     ),

@@ -25,8 +25,14 @@ _ALIASES = {
     "cp936": GB18030,
 }
 GB_HINT = "GB18030/GBK (what Excel in Chinese saves as “CSV”)"
-# C0 control characters other than tab, line feed, carriage return: not in any text file
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A stray control character in a cell is that cell's problem, which validation names by
+# row and column; a file where they are common is not text at all (a database, a program,
+# UTF-16 without its byte-order mark: NUL bytes everywhere). In UTF-8 and GB18030 alike
+# these bytes are never part of another character, so they are counted before decoding.
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_FIRST_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+BINARY_MIN_CONTROLS = 8
+BINARY_CONTROL_SHARE = 0.05
 
 
 def normalise_encoding(name: str) -> str | None:
@@ -36,6 +42,20 @@ def normalise_encoding(name: str) -> str | None:
 
 def _row_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
+
+
+def _binary_problem(data: bytes) -> str | None:
+    """Why ``data`` is not text but binary, or None. Names no row: the whole file is wrong,
+    and before it is parsed a line is not a row (a JSON file is often one line)."""
+    count = len(data) - len(data.translate(None, _CONTROL_BYTES))
+    if count < BINARY_MIN_CONTROLS or count < BINARY_CONTROL_SHARE * len(data):
+        return None
+    first = _FIRST_CONTROL.search(data)
+    assert first is not None
+    return (
+        f"binary data, not text (it holds {count:,} control characters, the first "
+        f"U+{first.group()[0]:04X}): upload a CSV, XLSX, JSON or JSONL file"
+    )
 
 
 def _try(data: bytes, encoding: str) -> tuple[str | None, UnicodeDecodeError | None]:
@@ -57,13 +77,9 @@ def decode_text(data: bytes, *, declared: str, errors: ErrorCollector) -> str:
             None,
             "the file is UTF-16 text (Excel's “Unicode text”): save it as “CSV UTF-8” instead",
         )
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise errors.fatal(
-            _row_of(data, nul),
-            None,
-            "binary data, not text (a NUL byte): upload a CSV, XLSX, JSON or JSONL file",
-        )
+    binary = _binary_problem(data)
+    if binary:
+        raise errors.fatal(None, None, binary)
     has_bom = data.startswith(UTF8_BOM)
     body = data[len(UTF8_BOM) :] if has_bom else data
 
@@ -111,13 +127,4 @@ def decode_text(data: bytes, *, declared: str, errors: ErrorCollector) -> str:
                 )
             text = as_gb
     assert text is not None
-    control = _CONTROL.search(text)
-    if control:
-        row = text.count("\n", 0, control.start()) + 1
-        raise errors.fatal(
-            row,
-            None,
-            f"control character U+{ord(control.group()):04X}: this looks like a "
-            "binary file, not text",
-        )
     return text

@@ -4,12 +4,27 @@ are numbered from 1 (JSON: the object's place in the list; JSONL: the line)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 from .columns import normalise_header
 from .errors import ErrorCollector
 from .limits import MAX_ROWS
-from .tables import JSON, JSONL, Table, cell_text, clean_cell, too_many_rows_message
+from .tables import (
+    JSON,
+    JSONL,
+    Table,
+    cell_text,
+    clean_cell,
+    control_character_problem,
+    too_many_rows_message,
+)
+
+# a \ud800 escape without its other half decodes to a lone surrogate, which no encoding
+# can store (not the database, not the preview on disk); only JSON can hold one, as CSV
+# and XLSX text is decoded from bytes
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_HALF = "\ufffd"  # what takes its place, so that the preview can be shown and stored
 
 
 def _json_value(value: object) -> str | None:
@@ -33,15 +48,35 @@ def _json_row(number: int, item: object, errors: ErrorCollector) -> dict[str, st
         return None
     values: dict[str, str] = {}
     for key, value in item.items():
-        name = normalise_header(str(key))
+        name = _field_name(key)
         text = _json_value(value)
-        if name in values:
+        problem = _surrogate_problem(str(key)) or control_character_problem(name)
+        if problem:
+            errors.add(number, name, f"the field name {problem}")
+        elif name in values:
             errors.add(number, name, "the field appears twice (in different spellings)")
         elif text is None:
             errors.add(number, name, f"expected text or a number, got {_json_type(value)}")
         else:
-            values[name] = clean_cell(text, spreadsheet=False)
+            problem = _surrogate_problem(text)
+            if problem:
+                errors.add(number, name, problem)
+            values[name] = clean_cell(_SURROGATE.sub(_HALF, text), spreadsheet=False)
     return values
+
+
+def _field_name(key: object) -> str:
+    return normalise_header(_SURROGATE.sub(_HALF, str(key)))
+
+
+def _surrogate_problem(text: str) -> str | None:
+    half = _SURROGATE.search(text)
+    if half is None:
+        return None
+    return (
+        f"contains \\u{ord(half.group()):04x}, half of a character (a lone UTF-16 "
+        "surrogate): fix the \\u escape in the file"
+    )
 
 
 def _json_type(value: object) -> str:
@@ -58,13 +93,15 @@ def _columns_of(items: list[object]) -> list[str]:
     columns: dict[str, None] = {}
     for item in items:
         if isinstance(item, dict):
-            columns.update((normalise_header(str(k)), None) for k in item)
+            columns.update((_field_name(k), None) for k in item)
     return list(columns)
 
 
 def read_json(text: str, errors: ErrorCollector) -> Table:
     try:
-        document = json.loads(text)
+        # strict=False: a control character written raw inside a string is then the
+        # cell's problem, named by row and field as in every other format
+        document = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and text.lstrip().startswith("{"):
             return read_jsonl(text, errors)  # JSON Lines in a file named .json
@@ -108,7 +145,7 @@ def read_jsonl(text: str, errors: ErrorCollector) -> Table:
                 too_many_rows_message(f"line {number} is prompt number {len(items) + 1:,}"),
             )
         try:
-            items.append((number, json.loads(line)))
+            items.append((number, json.loads(line, strict=False)))
         except json.JSONDecodeError as exc:
             errors.add(number, None, f"not valid JSON: {exc.msg} (column {exc.colno})")
         except (ValueError, RecursionError):

@@ -29,7 +29,17 @@ from .limits import (
     XLSX_MAX_UNCOMPRESSED,
     human_size,
 )
-from .tables import CSV, JSON, JSONL, XLSX, Table, cell_text, clean_cell, too_many_rows_message
+from .tables import (
+    CSV,
+    JSON,
+    JSONL,
+    XLSX,
+    Table,
+    cell_text,
+    clean_cell,
+    control_character_problem,
+    too_many_rows_message,
+)
 
 EXTENSIONS = {
     ".csv": CSV,
@@ -129,7 +139,10 @@ def _from_grid(fmt: str, grid: Iterator[tuple[int, list[str]]], errors: ErrorCol
     names = [normalise_header(cell) for cell in header[:MAX_COLUMNS]]
     seen: dict[str, int] = {}
     for index, name in enumerate(names):
-        if name and name in seen:
+        problem = control_character_problem(name)
+        if problem:
+            errors.add(header_row, name, f"the column name {problem}")
+        elif name and name in seen:
             errors.add(
                 header_row,
                 name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -31,6 +32,18 @@ def too_many_rows_message(where: str) -> str:
 
 
 # --- cells --------------------------------------------------------------------
+
+# C0 control characters but tab, line feed and carriage return, and DEL: no text holds
+# them (PostgreSQL refuses NUL outright), whatever format the cell came in
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def control_character_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text, or None."""
+    control = CONTROL_CHARACTER.search(value)
+    if control is None:
+        return None
+    return f"contains the invisible control character U+{ord(control.group()):04X}: delete it"
 
 
 def clean_cell(value: str, *, spreadsheet: bool) -> str:

@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass
 from apps.studies.models import Prompt, Study
 
 from .archive import ImageArchive
-from .columns import BY_NAME, COLUMNS, KNOWN, MEDIA_KINDS, REFERENCE_IMAGE, REQUIRED
+from .columns import BY_NAME, COLUMNS, KNOWN, MEDIA_KINDS, REFERENCE_IMAGE, REQUIRED, Column
 from .errors import ErrorCollector, ImportErrors
-from .tables import Table
+from .tables import Table, control_character_problem
 
 Progress = Callable[[int], None]
-CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # the code names stored files too
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# a code names stored files too; use fullmatch (a $ would let a trailing newline through)
+CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _IN_CHUNK = 900  # codes per IN (...) query; SQLite's old limit is 999 parameters
 
 
@@ -65,7 +65,9 @@ def validate_rows(
     first_row_of: dict[str, int] = {}
     for count, (number, values) in enumerate(table.rows, start=1):
         row = _check_row(number, values, images, errors)
-        if row.code:
+        # only a code that passed its checks goes on to be compared: a bad one is
+        # already reported, and may hold what the database refuses (a NUL)
+        if _is_code(row.code):
             if row.code in first_row_of:
                 errors.add(
                     number,
@@ -116,20 +118,17 @@ def _check_row(
     number: int, values: dict[str, str], images: ImageArchive | None, errors: ErrorCollector
 ) -> PromptRow:
     fields: dict[str, str] = {}
+    bad_text: set[str] = set()
     for column in COLUMNS:
         value = values.get(column.name, "")
-        if column.required and not value:
-            errors.add(number, column.name, "a value is required")
-        elif len(value) > column.max_length:
-            errors.add(
-                number, column.name, f"{len(value):,} characters; at most {column.max_length:,} fit"
-            )
-        elif _CONTROL.search(value):
-            errors.add(number, column.name, "contains a control character")
+        problem = _text_problem(column, value)
+        if problem:
+            errors.add(number, column.name, problem)
+            bad_text.add(column.name)
         fields[column.field] = value
 
     code = fields["code"]
-    if code and len(code) <= BY_NAME["code"].max_length and not CODE.match(code):
+    if code and "code" not in bad_text and not _is_code(code):
         errors.add(
             number,
             "code",
@@ -137,7 +136,7 @@ def _check_row(
             "- _ . (it starts with a letter or digit)",
         )
     media = fields["media"]
-    if media:
+    if media and "media" not in bad_text:
         kind = MEDIA_KINDS.get(media.lower())
         if kind is None:
             errors.add(
@@ -149,9 +148,24 @@ def _check_row(
             fields["media"] = kind
 
     reference = values.get(REFERENCE_IMAGE, "")
-    if reference:
+    problem = control_character_problem(reference)
+    if problem:
+        errors.add(number, REFERENCE_IMAGE, problem)
+    elif reference:
         fields[REFERENCE_IMAGE] = _check_reference(number, reference, images, errors)
     return PromptRow(row=number, **fields)
+
+
+def _text_problem(column: Column, value: str) -> str | None:
+    if column.required and not value:
+        return "a value is required"
+    if len(value) > column.max_length:
+        return f"{len(value):,} characters; at most {column.max_length:,} fit"
+    return control_character_problem(value)
+
+
+def _is_code(value: str) -> bool:
+    return len(value) <= BY_NAME["code"].max_length and CODE.fullmatch(value) is not None
 
 
 def _check_reference(
