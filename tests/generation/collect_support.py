@@ -199,3 +199,39 @@ def redis_db(url: str, number: int) -> str:
     url = url.rsplit("/", 1)[0] + f"/{number}"
     redis.Redis.from_url(url).flushdb()
     return url
+
+
+def make_generations(endpoint, count: int = 1) -> list:
+    """``count`` pending generations of a new study linked to ``endpoint``, due now."""
+    from django.utils import timezone
+
+    from apps.generation.models import Generation
+    from tests.registry.factories import link_endpoints
+    from tests.studies.factories import PromptFactory, StudyFactory
+
+    study = StudyFactory()
+    link_endpoints(study, endpoint)
+    now = timezone.now()
+    return [
+        Generation.objects.create(
+            study=study,
+            prompt=PromptFactory(study=study, code=f"P{i}", text_zh=f"富春山居 [P{i}]"),
+            endpoint=endpoint,
+            seed=i,
+            next_attempt_at=now,
+        )
+        for i in range(count)
+    ]
+
+
+def make_due(generation) -> None:
+    """As if the countdown had run out."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.generation.models import Generation
+
+    Generation.objects.filter(pk=generation.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )

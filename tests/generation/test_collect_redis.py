@@ -19,10 +19,9 @@ from apps.generation.models import EndpointSlot, Generation, Output
 from apps.generation.providers import Finished, Pending
 from apps.generation.services import generation_step
 from apps.generation.tasks import generation_recover
-from tests.generation.collect_support import png
-from tests.registry.factories import ModelEndpointFactory, link_endpoints
+from tests.generation.collect_support import make_due, make_generations, png
+from tests.registry.factories import ModelEndpointFactory
 from tests.services import free_port
-from tests.studies.factories import PromptFactory, StudyFactory
 
 Status = Generation.Status
 
@@ -106,28 +105,6 @@ def flaky(monkeypatch):
         return limiter
 
     return install
-
-
-def make_generations(endpoint, count: int = 1) -> list[Generation]:
-    study = StudyFactory()
-    link_endpoints(study, endpoint)
-    now = timezone.now()
-    return [
-        Generation.objects.create(
-            study=study,
-            prompt=PromptFactory(study=study, code=f"P{i}", text_zh=f"早春图 [P{i}]"),
-            endpoint=endpoint,
-            seed=i,
-            next_attempt_at=now,
-        )
-        for i in range(count)
-    ]
-
-
-def make_due(generation: Generation) -> None:
-    Generation.objects.filter(pk=generation.pk).update(
-        next_attempt_at=timezone.now() - timedelta(seconds=1)
-    )
 
 
 # --- the Redis limiter -------------------------------------------------------------

@@ -15,10 +15,15 @@ from apps.generation import limits, steps, storage
 from apps.generation.models import EndpointSlot, Generation, Output
 from apps.generation.providers import Finished, Pending, ProviderError
 from apps.generation.services import generation_step
-from tests.generation.collect_support import ImageAPI, png, serve_images
+from tests.generation.collect_support import (
+    ImageAPI,
+    make_due,
+    make_generations,
+    png,
+    serve_images,
+)
 from tests.generation.fakeserver import Reply
-from tests.registry.factories import ModelEndpointFactory, link_endpoints
-from tests.studies.factories import PromptFactory, StudyFactory
+from tests.registry.factories import ModelEndpointFactory
 
 pytestmark = pytest.mark.django_db
 Status = Generation.Status
@@ -37,29 +42,6 @@ def scheduled(monkeypatch) -> list[tuple[int, float]]:
     sent: list[tuple[int, float]] = []
     monkeypatch.setattr(steps, "_enqueue", lambda gid, countdown: sent.append((gid, countdown)))
     return sent
-
-
-def make_generations(endpoint, count: int = 1) -> list[Generation]:
-    study = StudyFactory()
-    link_endpoints(study, endpoint)
-    now = timezone.now()
-    return [
-        Generation.objects.create(
-            study=study,
-            prompt=PromptFactory(study=study, code=f"P{i}", text_zh=f"富春山居 [P{i}]"),
-            endpoint=endpoint,
-            seed=i,
-            next_attempt_at=now,
-        )
-        for i in range(count)
-    ]
-
-
-def make_due(generation: Generation) -> None:
-    """As if the countdown had run out."""
-    Generation.objects.filter(pk=generation.pk).update(
-        next_attempt_at=timezone.now() - timedelta(seconds=1)
-    )
 
 
 @pytest.fixture
