@@ -8,7 +8,8 @@ is kept, keyed by the rubric's and the tag set's ids and the study's medium.
 Before scoring (a study being prepared, its rubric still editable) it is read
 every time. A save or delete of a rubric, dimension, tag set or tag in this
 process forgets everything kept, which also covers tests that build and roll
-back rubrics.
+back rubrics; a frozen rubric changed by hand from another process (a shell)
+reaches the running web processes when they restart.
 
 ``ExpertRubric.key`` is a hash of the content: a cache key for what is rendered
 from it (the rating page's fields), right whether the rubric is frozen or not.
