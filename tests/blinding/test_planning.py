@@ -56,12 +56,36 @@ def test_rating_plan_shows_each_expert_every_model_about_equally():
 
 def test_a_plan_is_reproducible_from_its_seed_and_differs_for_another():
     outputs = study_outputs(n_prompts=10)
-    first = plan_build(outputs, EXPERTS[:6], protocol="both", k=2, seed=3,
-                       attention_ids=[999], attention_rate=0.05, repeat_rate=0.1)
-    again = plan_build(outputs, EXPERTS[:6], protocol="both", k=2, seed=3,
-                       attention_ids=[999], attention_rate=0.05, repeat_rate=0.1)
-    other = plan_build(outputs, EXPERTS[:6], protocol="both", k=2, seed=4,
-                       attention_ids=[999], attention_rate=0.05, repeat_rate=0.1)
+    first = plan_build(
+        outputs,
+        EXPERTS[:6],
+        protocol="both",
+        k=2,
+        seed=3,
+        attention_ids=[999],
+        attention_rate=0.05,
+        repeat_rate=0.1,
+    )
+    again = plan_build(
+        outputs,
+        EXPERTS[:6],
+        protocol="both",
+        k=2,
+        seed=3,
+        attention_ids=[999],
+        attention_rate=0.05,
+        repeat_rate=0.1,
+    )
+    other = plan_build(
+        outputs,
+        EXPERTS[:6],
+        protocol="both",
+        k=2,
+        seed=4,
+        attention_ids=[999],
+        attention_rate=0.05,
+        repeat_rate=0.1,
+    )
     assert first.queues == again.queues
     assert first.queues != other.queues
 
@@ -131,8 +155,16 @@ def test_item_order_is_shuffled_per_expert_over_many_plans():
 
 def test_quality_control_items_are_added_at_the_asked_rates():
     outputs = study_outputs(n_prompts=40)
-    plan = plan_build(outputs, EXPERTS[:4], protocol="rating", k=1, seed=1,
-                      attention_ids=[10_001, 10_002], attention_rate=0.1, repeat_rate=0.1)
+    plan = plan_build(
+        outputs,
+        EXPERTS[:4],
+        protocol="rating",
+        k=1,
+        seed=1,
+        attention_ids=[10_001, 10_002],
+        attention_rate=0.1,
+        repeat_rate=0.1,
+    )
     for queue in plan.queues.values():
         real = [i for i in queue if not i.qc]
         attention = [i for i in queue if i.qc == "attention"]
@@ -184,8 +216,13 @@ def test_unstarted_work_of_a_leaving_expert_goes_to_others_who_lack_it():
     load = Counter({e: len(plan.queues[e]) for e in staying})
     for key in holders:
         holders[key].discard(leaving)
-    moved = reassign([(leaving, i) for i in plan.queues[leaving]], staying,
-                     current_load=load, holders=holders, seed=1)
+    moved = reassign(
+        [(leaving, i) for i in plan.queues[leaving]],
+        staying,
+        current_load=load,
+        holders=holders,
+        seed=1,
+    )
     assert len(moved) == len(plan.queues[leaving])
     for expert, _item in moved:
         assert expert in staying
