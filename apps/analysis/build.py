@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from apps.analysis import exports, selectors
 from apps.analysis.report import build_report
 from apps.analysis.stats.raters import flag_raters
-from apps.analysis.tidy import PairwiseTable, RatingsTable
+from apps.analysis.tidy_tables import PairwiseTable, RatingsTable
 from apps.analysis.writers import write_report_files
 from apps.studies.models import Study
 

@@ -34,15 +34,14 @@ import math
 import tomllib
 from collections.abc import Callable, Mapping
 from importlib import metadata
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from apps.analysis.stats import agreement, comparisons, icc, pairwise, profiles, raters
-from apps.analysis.tidy import PairwiseTable, RatingsTable, natural_sorted
+from apps.analysis.stats import agreement, comparisons, icc, kappa, pairwise, profiles, raters
+from apps.analysis.tidy_tables import PairwiseTable, RatingsTable, natural_sorted
 
 SCHEMA = "evalsite.analysis/1"
 LEVELS = agreement.LEVELS
@@ -216,25 +215,10 @@ def _agreement(
 
 def _cohen_pairs(matrix: np.ndarray, rater_labels: list[str]) -> list[dict]:
     """Cohen's κ for every pair of raters with at least two items in common."""
-    values = matrix[~np.isnan(matrix)]
-    categories = np.unique(values) if values.size else None
-    present = ~np.isnan(matrix)
-    pairs = []
-    for i, j in combinations(range(len(rater_labels)), 2):
-        n = int((present[i] & present[j]).sum())
-        if n < 2:
-            continue
-        entry = {"a": rater_labels[i], "b": rater_labels[j], "n": n}
-        for name, weights in (
-            ("unweighted", None),
-            ("linear", "linear"),
-            ("quadratic", "quadratic"),
-        ):
-            entry[name] = agreement.cohen_kappa(
-                matrix[i], matrix[j], weights=weights, categories=categories
-            )
-        pairs.append(entry)
-    return pairs
+    return [
+        {**entry, "a": rater_labels[entry["a"]], "b": rater_labels[entry["b"]]}
+        for entry in kappa.cohen_kappa_pairs(matrix, min_units=2)
+    ]
 
 
 def _raters(

@@ -1,44 +1,48 @@
-"""Tidy ratings and pairwise tables: reading researchers' CSV files and checking every row.
+"""Loading researchers' tidy CSV files: ratings and pairwise judgments, every row checked.
 
 The input format is the one in ``shared/contracts/analysis-report.md``: one row
 per score (``rater, item, dimension, score`` plus optional ``model, prompt,
 genre, technique, tags``) and one row per pairwise judgment (``rater, model_a,
 model_b, winner`` plus an optional ``prompt``).
 
-Loading never stops at the first problem: every bad row is collected as a
-:class:`RowError` and raised together in one :class:`TidyError`, whose message
-names the rows (1-based, the header being row 1, as a spreadsheet shows them).
+Loading never stops at the first problem: every bad row is collected and
+raised together in one :class:`TidyError` naming the rows. The file's shape
+(encoding, header, data rows) is read by ``tidy_csv``; the values are checked
+here, column-wise, and the result is a table of ``tidy_tables``.
 
-Files are parsed by pandas' C reader and checked column-wise, so 720,000 rows
-load in seconds; when that reader refuses a file (bytes that are not UTF-8, a
-row with more cells than the header) the standard ``csv`` module reads it
-again, row by row, to name the rows at fault.
-
-The resulting tables are plain dataclasses around a pandas DataFrame, so the
-in-app report task can build the same tables from the database
-(:meth:`RatingsTable.from_frame`) and share everything downstream.
+The errors and tables are re-exported here, the module callers load through.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import math
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-RATINGS_REQUIRED = ("rater", "item", "dimension", "score")
-RATINGS_OPTIONAL = ("model", "prompt", "genre", "technique", "tags")
-PAIRWISE_REQUIRED = ("rater", "model_a", "model_b", "winner")
-PAIRWISE_OPTIONAL = ("prompt",)
+from apps.analysis.tidy_csv import Source, read_columns, read_source
+from apps.analysis.tidy_errors import RowError, TidyError
+from apps.analysis.tidy_tables import (
+    PAIRWISE_OPTIONAL,
+    PAIRWISE_REQUIRED,
+    RATINGS_OPTIONAL,
+    RATINGS_REQUIRED,
+    PairwiseTable,
+    RatingsTable,
+    natural_sorted,
+)
+
+__all__ = [
+    "PairwiseTable",
+    "RatingsTable",
+    "RowError",
+    "TidyError",
+    "load_pairwise_csv",
+    "load_ratings_csv",
+    "natural_sorted",
+]
 
 # Spellings of "not rated": the contract's empty cell and NA, plus what R, pandas
 # and Excel write for a missing number.
@@ -50,202 +54,6 @@ WINNERS = {"a": "a", "b": "b", "tie": "tie", "both_bad": "both_bad", "both bad":
 ITEM_ATTRIBUTES = ("model", "prompt", "genre", "technique")
 
 Scale = tuple[float, float]
-Source = str | Path | bytes
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem in one row. ``row`` is 1-based with the header as row 1;
-    ``detail`` carries the offending value or the row it clashes with."""
-
-    row: int
-    column: str | None
-    message: str
-    detail: str = ""
-
-
-class TidyError(ValueError):
-    """All problems found in one file, summarised by kind with row numbers."""
-
-    def __init__(self, errors: list[RowError], *, source: str = "", max_rows: int = 10):
-        self.errors = errors
-        self.source = source
-        self.max_rows = max_rows
-        super().__init__(self.summary())
-
-    def summary(self) -> str:
-        groups: dict[tuple[str | None, str], list[RowError]] = defaultdict(list)
-        for error in self.errors:
-            groups[(error.column, error.message)].append(error)
-        n_rows = len({e.row for e in self.errors})
-        head = f"{self.source}: " if self.source else ""
-        lines = [
-            f"{head}{len(self.errors)} problem{'s' * (len(self.errors) != 1)} "
-            f"in {n_rows} row{'s' * (n_rows != 1)}"
-        ]
-        for (column, message), errors in groups.items():
-            where = f" (column {column!r})" if column else ""
-            shown = ", ".join(
-                f"{e.row} ({e.detail})" if e.detail else str(e.row) for e in errors[: self.max_rows]
-            )
-            more = f" and {len(errors) - self.max_rows} more" if len(errors) > self.max_rows else ""
-            count = f"{len(errors)} row{'s' * (len(errors) != 1)}"
-            lines.append(f"  - {message}{where}: {count}: row {shown}{more}")
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class RatingsTable:
-    """One row per (rater, item, dimension).
-
-    ``frame`` columns: ``row`` (source row number or 0), ``rater``, ``item``,
-    ``dimension`` (str), ``score`` (float, NaN = not rated), the optional
-    columns in ``columns`` (``model``, ``prompt``, ``genre``, ``technique`` as
-    str or None; ``tags`` as a tuple of str). ``source`` is the raw input, kept
-    for the input hash; ``scales`` the bounds the scores were checked against
-    (``"*"`` for all dimensions). Treat the frame as read-only: derived values
-    are cached.
-    """
-
-    frame: pd.DataFrame
-    columns: frozenset[str]
-    source: bytes = field(default=b"", repr=False)
-    name: str = ""
-    scales: dict[str, list[float]] = field(default_factory=dict)
-
-    @classmethod
-    def from_frame(
-        cls, frame: pd.DataFrame, *, source: bytes = b"", name: str = ""
-    ) -> RatingsTable:
-        """Build a table from a DataFrame with the contract's columns (used by the
-        in-app task, whose data is valid by construction)."""
-        frame = frame.copy()
-        present = frozenset(c for c in RATINGS_OPTIONAL if c in frame.columns)
-        if "row" not in frame.columns:
-            frame["row"] = 0
-        for column in ("rater", "item", "dimension"):
-            frame[column] = frame[column].astype(str)
-        frame["score"] = pd.to_numeric(frame["score"], errors="raise").astype(float)
-        for column in present - {"tags"}:
-            values = frame[column].astype(object)
-            frame[column] = values.where(values.notna() & (values != ""), None)
-        if "tags" in present:
-            frame["tags"] = [tuple(t) if isinstance(t, list | tuple) else () for t in frame["tags"]]
-        return cls(frame=frame.reset_index(drop=True), columns=present, source=source, name=name)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.source).hexdigest()
-
-    @cached_property
-    def dimensions(self) -> list[str]:
-        """Dimension codes in the order they first appear (the rubric's order)."""
-        return [str(d) for d in pd.unique(self.frame["dimension"])]
-
-    @cached_property
-    def raters(self) -> list[str]:
-        return natural_sorted(self.frame["rater"].unique())
-
-    @cached_property
-    def items(self) -> list[str]:
-        return natural_sorted(self.frame["item"].unique())
-
-    @cached_property
-    def models(self) -> list[str]:
-        if "model" not in self.columns:
-            return []
-        return natural_sorted(self.frame["model"].dropna().unique())
-
-    @cached_property
-    def scored(self) -> pd.DataFrame:
-        """The rows with a score."""
-        return self.frame[self.frame["score"].notna()]
-
-    @cached_property
-    def _scored_by_dimension(self) -> dict[str, pd.DataFrame]:
-        return {str(d): rows for d, rows in self.scored.groupby("dimension", sort=False)}
-
-    def scored_rows(self, dimension: str) -> pd.DataFrame:
-        """The rows of one dimension with a score."""
-        return self._scored_by_dimension.get(dimension, self.scored.iloc[:0])
-
-    def reliability(self, dimension: str) -> tuple[np.ndarray, list[str], list[str]]:
-        """The (n_raters, n_items) score matrix of one dimension, NaN where a
-        rater did not score an item, with its rater and item labels. Raters and
-        items with no score in this dimension are left out."""
-        rows = self.scored_rows(dimension)
-        raters = natural_sorted(rows["rater"].unique())
-        items = natural_sorted(rows["item"].unique())
-        matrix = np.full((len(raters), len(items)), np.nan)
-        r = pd.Categorical(rows["rater"], categories=raters).codes
-        i = pd.Categorical(rows["item"], categories=items).codes
-        matrix[r, i] = rows["score"].to_numpy(dtype=float)
-        return matrix, raters, items
-
-    def item_attribute(self, column: str) -> dict[str, str]:
-        """item → its model / prompt / genre / technique (first non-empty value)."""
-        if column not in self.columns:
-            return {}
-        values = self.frame[["item", column]].dropna().drop_duplicates("item")
-        return dict(zip(values["item"], values[column], strict=True))
-
-    def tag_judgments(self) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        """The (rater, item) pairs judged and the tags attached to them.
-
-        Returns ``(judgments, tagged)``: one row per (rater, item) with a row in
-        the file (columns ``rater``, ``item``, ``model``), and for every tag a
-        boolean array over those rows. A tag counts when it is on any of the
-        rater's rows for the item, so it may be written once or repeated on
-        every dimension row.
-        """
-        judgments = self.frame[["rater", "item"]].drop_duplicates().reset_index(drop=True)
-        judgments["model"] = judgments["item"].map(self.item_attribute("model"))
-        if "tags" not in self.columns:
-            return judgments, {}
-        exploded = self.frame[["rater", "item", "tags"]].explode("tags").dropna(subset=["tags"])
-        keys = pd.MultiIndex.from_frame(judgments[["rater", "item"]])
-        position = keys.get_indexer(pd.MultiIndex.from_frame(exploded[["rater", "item"]]))
-        by_tag = pd.Series(position).groupby(exploded["tags"].to_numpy()).indices
-        tagged = {}
-        for tag in natural_sorted(by_tag):
-            flags = np.zeros(len(judgments), dtype=bool)
-            flags[position[by_tag[tag]]] = True
-            tagged[tag] = flags
-        return judgments, tagged
-
-
-@dataclass(frozen=True)
-class PairwiseTable:
-    """One row per judgment: ``row``, ``rater``, ``prompt`` (str or None),
-    ``model_a`` (shown left), ``model_b`` (shown right), ``winner`` in
-    ``a``/``b``/``tie``/``both_bad``."""
-
-    frame: pd.DataFrame
-    columns: frozenset[str]
-    source: bytes = field(default=b"", repr=False)
-    name: str = ""
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.source).hexdigest()
-
-    @property
-    def models(self) -> list[str]:
-        return natural_sorted(set(self.frame["model_a"]) | set(self.frame["model_b"]))
-
-    @property
-    def raters(self) -> list[str]:
-        return natural_sorted(self.frame["rater"].unique())
-
-
-def natural_sorted(values: Iterable[str]) -> list[str]:
-    """Sort so that "R2" comes before "R10" and "Model B" before "Model C"."""
-
-    def key(value: str) -> list[tuple[int, int | str]]:
-        parts = re.split(r"(\d+)", str(value))
-        return [(0, int(p)) if p.isdigit() else (1, p) for p in parts]
-
-    return sorted((str(v) for v in values), key=key)
 
 
 def load_ratings_csv(
@@ -264,8 +72,8 @@ def load_ratings_csv(
     models, prompts, genres or techniques, bytes that are not UTF-8, and a file
     with no data rows. Other columns are ignored.
     """
-    data, name = _read_source(source)
-    frame = _parse(data, name, RATINGS_REQUIRED, RATINGS_OPTIONAL, max_rows)
+    data, name = read_source(source)
+    frame = read_columns(data, name, RATINGS_REQUIRED, RATINGS_OPTIONAL, max_rows)
     present = [c for c in RATINGS_OPTIONAL if c in frame.columns]
     scales = dict(scales or {})
     checks = _Checks(frame["row"].to_numpy())
@@ -303,8 +111,8 @@ def load_pairwise_csv(source: Source, *, max_rows: int = 10) -> PairwiseTable:
     ``both_bad``, in any letter case. Raises :class:`TidyError` naming every bad
     row, as :func:`load_ratings_csv` does.
     """
-    data, name = _read_source(source)
-    frame = _parse(data, name, PAIRWISE_REQUIRED, PAIRWISE_OPTIONAL, max_rows)
+    data, name = read_source(source)
+    frame = read_columns(data, name, PAIRWISE_REQUIRED, PAIRWISE_OPTIONAL, max_rows)
     checks = _Checks(frame["row"].to_numpy())
     for column in PAIRWISE_REQUIRED:
         checks.add(frame[column].isna(), column, f"{column} is empty")
@@ -437,130 +245,5 @@ def _split_tags(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in TAG_SEPARATOR.split(text) if t.strip())
 
 
-# -- parsing -----------------------------------------------------------------
-
-
-def _read_source(source: Source) -> tuple[bytes, str]:
-    if isinstance(source, bytes | bytearray):
-        return bytes(source), "<bytes>"
-    path = Path(source)
-    return path.read_bytes(), path.name
-
-
-def _parse(
-    data: bytes,
-    name: str,
-    required: tuple[str, ...],
-    optional: tuple[str, ...],
-    max_rows: int,
-) -> pd.DataFrame:
-    """The file's data rows as stripped strings under lower-case column names,
-    plus ``row`` (1-based, the header row counted; blank lines are skipped but
-    counted, so numbers match an editor or a spreadsheet). Only the known
-    columns are kept. Raises :class:`TidyError` when rows cannot be read at all."""
-    if not data.strip():
-        raise TidyError([RowError(1, None, "the file is empty")], source=name)
-    try:
-        cells = pd.read_csv(
-            io.BytesIO(data),
-            header=None,
-            dtype=str,
-            na_filter=False,
-            skip_blank_lines=False,
-            encoding="utf-8",
-            engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        raise TidyError([RowError(1, None, "the file is empty")], source=name) from None
-    except (UnicodeDecodeError, pd.errors.ParserError):
-        cells = _parse_slowly(data, name, max_rows)
-    cells = pd.DataFrame(
-        {j: _stripped(cells[j]) for j in cells.columns},
-        index=np.arange(1, len(cells) + 1),
-        dtype=object,
-    )
-    blank = cells.isna().all(axis=1)
-    if blank.all():
-        raise TidyError([RowError(1, None, "the file is empty")], source=name)
-    header_row = int(blank.idxmin())
-    header = [(c or "").removeprefix("\ufeff").strip().lower() for c in cells.loc[header_row]]
-
-    missing = [c for c in required if c not in header]
-    if missing:
-        hint = _delimiter_hint(cells.loc[header_row])
-        errors = [RowError(header_row, c, "required column missing", hint) for c in missing]
-        raise TidyError(errors, source=name, max_rows=max_rows)
-    duplicated = sorted({c for c in header if c and header.count(c) > 1})
-    if duplicated:
-        errors = [RowError(header_row, c, "column appears twice") for c in duplicated]
-        raise TidyError(errors, source=name, max_rows=max_rows)
-
-    body = cells[(cells.index > header_row) & ~blank]
-    if body.empty:
-        error = RowError(header_row, None, "no data rows after the header")
-        raise TidyError([error], source=name)
-    known = [c for c in (*required, *optional) if c in header]
-    frame = body.iloc[:, [header.index(c) for c in known]]
-    frame.columns = known
-    frame = frame.reset_index(names="row")
-    return frame
-
-
-def _stripped(column: pd.Series) -> np.ndarray:
-    """The column's cells without surrounding spaces, as Python str, None for an
-    empty cell. Stripped once per distinct value: ids and scores repeat."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=False)
-    return np.array([str(u).strip() or None for u in uniques], dtype=object)[codes]
-
-
-def _parse_slowly(data: bytes, name: str, max_rows: int) -> pd.DataFrame:
-    """Read row by row with the csv module to name rows the C reader refused:
-    undecodable bytes, rows with more (non-empty) cells than the header."""
-    # surrogateescape keeps undecodable bytes visible so we can name their rows.
-    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    errors: list[RowError] = []
-    rows: list[list[str]] = []
-    not_utf8 = f"bytes that are not UTF-8 ({_encoding_hint(data)})"
-    try:
-        for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
-            if any(_has_bad_bytes(cell) for cell in row):
-                errors.append(RowError(number, None, not_utf8))
-            rows.append(row)
-    except csv.Error as exc:
-        errors.append(RowError(len(rows) + 1, None, f"unreadable CSV: {exc}"))
-    if errors:
-        raise TidyError(errors, source=name, max_rows=max_rows)
-    width = next((len(r) for r in rows if any(c.strip() for c in r)), 0)
-    for number, row in enumerate(rows, start=1):
-        if len(row) > width and any(c.strip() for c in row[width:]):
-            detail = f"{len(row)} cells, the header has {width}"
-            errors.append(RowError(number, None, "more cells than columns", detail))
-    if errors:
-        raise TidyError(errors, source=name, max_rows=max_rows)
-    padded = [(row + [""] * width)[:width] for row in rows]
-    return pd.DataFrame(padded, dtype=str)
-
-
 def _fmt(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
-
-
-def _has_bad_bytes(cell: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in cell)
-
-
-def _encoding_hint(data: bytes) -> str:
-    try:
-        data.decode("gb18030")
-    except UnicodeDecodeError:
-        return "save the file as UTF-8"
-    return "looks like GBK/GB18030: save it as 'CSV UTF-8'"
-
-
-def _delimiter_hint(header_cells: Iterable[str]) -> str:
-    cells = [c for c in header_cells if c]
-    if len(cells) == 1:
-        for delimiter, label in ((";", "semicolons"), ("\t", "tabs")):
-            if delimiter in cells[0]:
-                return f"the header is separated by {label}; use commas"
-    return ""

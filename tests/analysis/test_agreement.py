@@ -25,6 +25,7 @@ Sources of the reference values:
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import krippendorff
@@ -45,6 +46,7 @@ from apps.analysis.stats.agreement import (
     krippendorff_alpha,
     percent_agreement,
 )
+from apps.analysis.stats.kappa import cohen_kappa_pairs
 
 N = np.nan
 
@@ -403,6 +405,57 @@ def test_cohen_kappa_weights_use_positions_in_the_given_categories():
 
 def test_cohen_kappa_is_none_when_chance_disagreement_is_zero():
     assert cohen_kappa(np.array([2.0, 2.0]), np.array([2.0, 2.0])) is None
+
+
+def test_cohen_kappa_pairs_reproduces_irr_on_the_anxiety_data():
+    # given raters 2 and 3 of irr's anxiety data as a two-rater reliability matrix
+    # when every pair is computed
+    pairs = cohen_kappa_pairs(ANXIETY[:, 1:3].T)
+    # then the one pair has irr's three values
+    assert [(p["a"], p["b"], p["n"]) for p in pairs] == [(0, 1, 20)]
+    published = {"unweighted": -0.006289308, "linear": 0.1459075, "quadratic": 0.2520325}
+    assert {k: round(pairs[0][k], 7) for k in published} == {
+        k: round(v, 7) for k, v in published.items()
+    }
+
+
+def test_cohen_kappa_pairs_leaves_out_pairs_with_too_few_units_in_common():
+    # given rater 2 shares one unit with rater 0 and none with rater 1
+    data = np.array([[1, 2, 3, N], [2, 2, 3, N], [N, N, 1, 2.0]])
+    # when / then only the pair (0, 1) is kept, and nothing for an empty matrix
+    assert [(p["a"], p["b"], p["n"]) for p in cohen_kappa_pairs(data)] == [(0, 1, 3)]
+    assert [(p["a"], p["b"]) for p in cohen_kappa_pairs(data, min_units=1)] == [
+        (0, 1),
+        (0, 2),
+        (1, 2),
+    ]
+    assert cohen_kappa_pairs(np.full((3, 2), N)) == []
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.one_of(reliability_matrices(), reliability_matrices(integer=False)))
+def test_cohen_kappa_pairs_equal_cohen_kappa_pair_by_pair_exactly(data):
+    # given the categories of the whole matrix
+    values = data[~np.isnan(data)]
+    categories = np.unique(values)
+    # when every pair is computed at once
+    pairs = cohen_kappa_pairs(data, min_units=1)
+    # then each value is exactly what cohen_kappa gives for the pair alone
+    weights = {"unweighted": None, "linear": "linear", "quadratic": "quadratic"}
+    expected = [
+        {
+            "a": i,
+            "b": j,
+            "n": int((~np.isnan(data[i]) & ~np.isnan(data[j])).sum()),
+            **{
+                k: cohen_kappa(data[i], data[j], weights=w, categories=categories)
+                for k, w in weights.items()
+            },
+        }
+        for i, j in itertools.combinations(range(data.shape[0]), 2)
+    ]
+    expected = [entry for entry in expected if entry["n"] >= 1]
+    assert pairs == expected
 
 
 # --- Kendall's W ----------------------------------------------------------------------------------

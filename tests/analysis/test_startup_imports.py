@@ -29,6 +29,8 @@ ANALYSIS_HEAVY = (
     "apps.analysis.report",
     "apps.analysis.stats",
     "apps.analysis.tidy",
+    "apps.analysis.tidy_csv",
+    "apps.analysis.tidy_tables",
     "apps.analysis.writers",
 )
 

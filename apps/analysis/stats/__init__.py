@@ -6,6 +6,8 @@ modules can be written and changed independently.
 
 * ``agreement`` — Krippendorff's α (with a vectorised bootstrap), percent
   agreement, Fleiss' κ, Cohen's κ, Kendall's W.
+* ``kappa`` — Cohen's κ of two raters and of every pair of raters at once
+  (re-exported by ``agreement``).
 * ``icc`` — Shrout & Fleiss intraclass correlations on a complete block.
 * ``raters`` — per-rater diagnostics and flags.
 * ``profiles``, ``comparisons``, ``pairwise`` — per-model profiles, tests

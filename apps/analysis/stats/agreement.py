@@ -1,5 +1,8 @@
 """Agreement among raters: Krippendorff's α, percent agreement, Fleiss' κ, Cohen's κ, Kendall's W.
 
+Cohen's κ is computed in ``kappa`` (with its every-pair-of-raters form) and
+re-exported here.
+
 A *reliability matrix* has shape ``(n_raters, n_units)``, float, ``np.nan`` for
 a missing rating. Undefined values are returned as ``None``, never ``NaN``.
 
@@ -20,12 +23,14 @@ results equal those of the ``krippendorff`` package (tested on random data).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy import sparse, stats
+
+# Re-exported: Cohen's κ lives in its own module with its all-pairs form.
+from apps.analysis.stats.kappa import cohen_kappa
 
 __all__ = [
     "LEVELS",
@@ -329,61 +334,6 @@ def fleiss_kappa(reliability: np.ndarray) -> float | None:
     if agree is None or chance >= 1.0:
         return None
     return (agree - chance) / (1.0 - chance)
-
-
-def cohen_kappa(
-    a: np.ndarray,
-    b: np.ndarray,
-    *,
-    weights: Literal[None, "linear", "quadratic"] = None,
-    categories: Sequence[float] | None = None,
-) -> float | None:
-    """Cohen's κ (1960) of two raters, or weighted κ (Cohen 1968).
-
-    Pairs where either rating is NaN are dropped. ``categories`` orders the
-    possible values (default: the sorted union of the observed values); the
-    weights use category *positions* in that order, ``|i − j|`` (linear) or
-    ``(i − j)²`` (quadratic), as irr's ``kappa2`` and scikit-learn's
-    ``cohen_kappa_score`` do. ``κ_w = 1 − Σ w·p_obs / Σ w·p_chance``.
-    ``None`` when no pair remains or chance disagreement is zero.
-    """
-    x = np.asarray(a, dtype=float).ravel()
-    y = np.asarray(b, dtype=float).ravel()
-    if x.shape != y.shape:
-        raise ValueError("the two raters must rate the same units")
-    both = ~(np.isnan(x) | np.isnan(y))
-    x, y = x[both], y[both]
-    if x.size == 0:
-        return None
-    if categories is None:
-        cats = np.unique(np.concatenate([x, y]))
-    else:
-        cats = np.asarray(categories, dtype=float)
-        if np.unique(cats).size != cats.size:
-            raise ValueError("categories must be distinct")
-    order = np.argsort(cats)
-    ix = order[np.searchsorted(cats, x, sorter=order).clip(0, cats.size - 1)]
-    iy = order[np.searchsorted(cats, y, sorter=order).clip(0, cats.size - 1)]
-    if not (np.array_equal(cats[ix], x) and np.array_equal(cats[iy], y)):
-        raise ValueError("a rating is not among the categories")
-    k = cats.size
-    observed = np.zeros((k, k))
-    np.add.at(observed, (ix, iy), 1.0)
-    observed /= x.size
-    chance = np.outer(observed.sum(axis=1), observed.sum(axis=0))
-    distance = np.abs(np.subtract.outer(np.arange(k), np.arange(k))).astype(float)
-    if weights is None:
-        w = (distance > 0).astype(float)
-    elif weights == "linear":
-        w = distance
-    elif weights == "quadratic":
-        w = distance**2
-    else:
-        raise ValueError(f"unknown weights {weights!r}")
-    expected = float((w * chance).sum())
-    if expected <= 0:
-        return None
-    return 1.0 - float((w * observed).sum()) / expected
 
 
 def kendall_w(matrix: np.ndarray) -> dict:
