@@ -205,6 +205,7 @@ def _copied_fields(source: Output) -> dict[str, Any]:
         "width": source.width,
         "height": source.height,
         "duration_s": source.duration_s,
+        "fps": source.fps,
         "text": source.text,
         "text_flags": list(source.text_flags or []),
     }

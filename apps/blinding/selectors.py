@@ -138,6 +138,7 @@ def _media(output: Output) -> dict[str, Any]:
         "width": output.width,
         "height": output.height,
         "duration_s": output.duration_s,
+        "fps": output.fps,  # the frame step of a video; a property of the file, as its size is
         "text": output.text,
     }
 

@@ -143,6 +143,9 @@ class Output(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     duration_s = models.FloatField(null=True, blank=True)
+    # frames per second of a video, probed at collection (frame-by-frame stepping);
+    # null for images, texts and videos collected before it was stored
+    fps = models.FloatField(null=True, blank=True)
     text = models.TextField(blank=True)
     text_flags = models.JSONField(
         default=list, blank=True, help_text=_("phrases where the text names its maker")

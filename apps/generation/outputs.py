@@ -80,6 +80,7 @@ def output_fields(item: Sanitized) -> dict[str, Any]:
             "width": item.width,
             "height": item.height,
             "duration_s": item.duration_s,
+            "fps": item.fps,
         }
     return {
         "sha256": output_sha256(item),

@@ -50,6 +50,7 @@ class SanitizedMedia:
     width: int
     height: int
     duration_s: float | None = None
+    fps: float | None = None  # videos: frames per second, as ffprobe finds them
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,22 @@ def sanitize_video(
         int(video["width"]),
         int(video["height"]),
         round(duration, 3),
+        _frame_rate(video),
     )
+
+
+def _frame_rate(stream: dict[str, Any]) -> float | None:
+    """A probed video stream's frames per second (its average rate, which is the
+    rate of a constant-rate clip), or None when ffprobe does not know it."""
+    for key in ("avg_frame_rate", "r_frame_rate"):
+        num, _, den = str(stream.get(key) or "").partition("/")
+        try:
+            rate = float(num) / float(den or 1)
+        except (ValueError, ZeroDivisionError):
+            continue  # "0/0": unknown
+        if 0 < rate <= 1000:
+            return round(rate, 3)
+    return None
 
 
 def _video_filters(norm: VideoNorm) -> str:

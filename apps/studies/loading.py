@@ -52,6 +52,7 @@ KEY_OF_FIELD = {
     "tag_set": "tag_set",
     "ratings_per_item": "k",
     "replicates": "replicates",
+    "media_normalisation": "media_normalisation",
 }
 
 
@@ -179,6 +180,7 @@ def _study_write(spec: StudySpec, by, source: str) -> tuple[Study, bool, list[st
         "tag_set": tag_set,
         "ratings_per_item": spec.k,
         "replicates": spec.replicates,
+        "media_normalisation": spec.media_normalisation,
     }
     created = study is None
     target = Study() if created else Study.objects.get(pk=study.pk)
@@ -320,6 +322,7 @@ def study_export_files(study: Study) -> dict[str, bytes]:
         tag_set=study.tag_set.code if study.tag_set else None,
         k=study.ratings_per_item,
         replicates=study.replicates,
+        media_normalisation=study.media_normalisation or {},
         prompts=tuple(entries),
         endpoints=_endpoints_sorted(endpoints_export(study)) or None,
     )

@@ -17,6 +17,9 @@ The format (``apps/studies/seed/demo/study.yaml`` is a complete example)::
     tag_set: bias-tags-v1               # optional
     k: 3                                # ratings per item (default 3)
     replicates: 1                       # generations per prompt and model (default 1)
+    media_normalisation:                # optional: one size and format for every output
+      image: {format: png, size: [1024, 683]}        # or max_side; fit, quality, background
+      video: {max_side: 720, fps: 24, max_duration_s: 5}   # or size; fit, keep_audio, crf
     prompts:                            # files relative to this YAML file
       - file: prompts.csv
         images_zip: references.zip      # optional
@@ -27,7 +30,7 @@ The format (``apps/studies/seed/demo/study.yaml`` is a complete example)::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import yaml
@@ -45,10 +48,24 @@ TOP_KEYS = (
     "tag_set",
     "k",
     "replicates",
+    "media_normalisation",
     "prompts",
     "endpoints",
 )
 PROMPT_KEYS = ("file", "images_zip", "batch")
+# media_normalisation: what each setting of the sanitiser's ImageNorm / VideoNorm holds
+NORM_SETTINGS = {
+    "format": "text",
+    "fit": "text",
+    "max_side": "a whole number",
+    "quality": "a whole number",
+    "crf": "a whole number",
+    "fps": "a number",
+    "max_duration_s": "a number",
+    "keep_audio": "true or false",
+    "size": "[width, height]",
+    "background": "[red, green, blue]",
+}
 MAX_K = 1000
 HEADER = "# evalsite study file: python manage.py study_load <this file>\n"
 
@@ -86,6 +103,7 @@ class StudySpec:
     tag_set: str | None = None
     k: int = 3
     replicates: int = 1
+    media_normalisation: dict[str, Any] = field(default_factory=dict)
     prompts: tuple[PromptFileSpec, ...] = ()
     endpoints: list[dict[str, Any]] | None = field(default=None, compare=True)
 
@@ -182,6 +200,67 @@ def _prompts(data: dict, errors: list[str]) -> tuple[PromptFileSpec, ...]:
     return tuple(specs)
 
 
+def _norm_setting_ok(name: str, value: Any) -> bool:
+    """Whether ``value`` has the type that setting ``name`` takes; its range (and
+    whether it may be null) is the sanitiser's to check."""
+    what = NORM_SETTINGS.get(name)
+    if value is None or what is None:
+        return True
+    if what == "text":
+        return isinstance(value, str)
+    if what == "a whole number":
+        return _is_int(value)
+    if what == "a number":
+        return _is_int(value) or isinstance(value, float)
+    if what == "true or false":
+        return isinstance(value, bool)
+    length = 2 if name == "size" else 3
+    return isinstance(value, list) and len(value) == length and all(map(_is_int, value))
+
+
+def _media_normalisation(data: dict, errors: list[str]) -> dict[str, Any]:
+    """``Study.media_normalisation``, checked here with the sanitiser's own settings so
+    that every problem names its key (``media_normalisation.video.fps: …``)."""
+    from apps.generation.outputs import media_norms  # generation depends on studies
+    from apps.generation.sanitize import ImageNorm, VideoNorm
+
+    key = "media_normalisation"
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.append(f"{key}: must be a mapping {{image: {{…}}, video: {{…}}}}; got {value!r}")
+        return {}
+    found = len(errors)
+    for kind, settings in value.items():
+        norm = {"image": ImageNorm, "video": VideoNorm}.get(kind)
+        if norm is None:
+            errors.append(f"{key}.{kind}: unknown media kind (expected image, video)")
+            continue
+        if settings is None:
+            continue
+        if not isinstance(settings, dict):
+            errors.append(f"{key}.{kind}: must be a mapping of settings; got {settings!r}")
+            continue
+        names = [f.name for f in fields(norm)]
+        unknown = sorted(set(map(str, settings)) - set(names))
+        if unknown:
+            errors.append(f"{key}.{kind}.{unknown[0]}: unknown key (expected {', '.join(names)})")
+            continue
+        wrong = [name for name, item in settings.items() if not _norm_setting_ok(name, item)]
+        for name in wrong:
+            errors.append(
+                f"{key}.{kind}.{name}: must be {NORM_SETTINGS[name]}; got {settings[name]!r}"
+            )
+        if wrong:
+            continue
+        try:
+            media_norms({kind: settings})
+        except (TypeError, ValueError) as exc:
+            errors.append(f"{key}.{kind}: {exc}")
+    return value if len(errors) == found else {}
+
+
 def _endpoints(data: dict, errors: list[str]) -> list[dict[str, Any]] | None:
     if "endpoints" not in data:
         return None
@@ -222,6 +301,7 @@ def study_spec_from_dict(data: Any, *, source: str = "study file") -> StudySpec:
         tag_set = None
     k = _count(data, "k", 3, errors)
     replicates = _count(data, "replicates", 1, errors)
+    media_normalisation = _media_normalisation(data, errors)
     prompts = _prompts(data, errors)
     endpoints = _endpoints(data, errors)
     if errors:
@@ -237,6 +317,7 @@ def study_spec_from_dict(data: Any, *, source: str = "study file") -> StudySpec:
         tag_set=tag_set.strip() if tag_set else None,
         k=k,
         replicates=replicates,
+        media_normalisation=media_normalisation,
         prompts=prompts,
         endpoints=endpoints,
     )
@@ -283,6 +364,14 @@ def _represent_str(dumper: yaml.SafeDumper, value: str):
 _Dumper.add_representer(str, _represent_str)
 
 
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
+
+
 def study_spec_to_dict(spec: StudySpec) -> dict[str, Any]:
     """The spec as the mapping written to YAML (keys in a fixed order)."""
     data: dict[str, Any] = {"slug": spec.slug, "title": spec.title}
@@ -299,6 +388,9 @@ def study_spec_to_dict(spec: StudySpec) -> dict[str, Any]:
         data["tag_set"] = spec.tag_set
     data["k"] = spec.k
     data["replicates"] = spec.replicates
+    if spec.media_normalisation:
+        # keys sorted: a JSON column may hand them back in another order (PostgreSQL's does)
+        data["media_normalisation"] = _sorted_keys(spec.media_normalisation)
     data["prompts"] = [
         {
             key: value

@@ -7,7 +7,10 @@
                              the root's data-zoom is the current scale (1 = one image pixel per CSS
                              pixel) and data-fit="true" while the image is fitted to the stage.
      [data-viewer="video"]   video; [data-video-action="play|back|forward|loop|fullscreen|speed"];
-                             data-fps (default 25) sets the frame step.
+                             the frame step is one frame at the rate the browser measures while the
+                             video plays (requestVideoFrameCallback), else data-fps (probed at
+                             collection), else 25; data-frame-rate and data-frame-rate-source
+                             ("browser" | "file" | "default") say which is in use.
      [data-viewer="text"]    [data-text-action="font|smaller|larger"].
      #video-sync             checkbox: a pair's videos play, pause, seek and change speed together.
    window.evalsiteMedia = {zoom(dir), reset(), togglePlay(), step(dir), toggleLoop(),
@@ -22,6 +25,11 @@
   })();
 
   const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  const median = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
   const dpr = () => window.devicePixelRatio || 1;
 
   function requestFull(element) {
@@ -188,7 +196,9 @@
     constructor(root) {
       this.root = root;
       this.video = root.querySelector("video");
-      this.fps = Number(root.dataset.fps) || 25;
+      this.fileFps = Number(root.dataset.fps) || 0; // probed at collection; 0 = not known
+      this.gaps = []; // seconds between frames presented one after another, as the browser saw them
+      this.shownAt = null; // media time of the frame on screen
       this.playButton = root.querySelector('[data-video-action="play"]');
       this.loopButton = root.querySelector('[data-video-action="loop"]');
       this.timeLabel = root.querySelector("[data-time-label]");
@@ -205,7 +215,50 @@
       }
       this.video.addEventListener("timeupdate", () => this.renderTime());
       this.video.addEventListener("seeked", () => this.renderTime());
+      this.watchFrames();
       this.render();
+    }
+
+    /* requestVideoFrameCallback reports the media time of each frame the browser
+       presents: the frame on screen, and, for frames presented one after another
+       while playing, the time between frames. Measured by the browser, it also holds
+       for videos collected before their rate was stored, or not at the rate probed. */
+    watchFrames() {
+      const video = this.video;
+      if (typeof video.requestVideoFrameCallback !== "function") return;
+      let last = null;
+      video.addEventListener("seeking", () => { last = null; }); // a loop or a jump is no frame gap
+      const onFrame = (_now, frame) => {
+        this.shownAt = frame.mediaTime;
+        if (last && !video.paused) {
+          const frames = frame.presentedFrames - last.frames;
+          const gap = (frame.mediaTime - last.time) / frames;
+          if (frames > 0 && frames <= 4 && gap >= 1 / 240 && gap <= 1) {
+            this.gaps = [...this.gaps.slice(-14), gap];
+            if (this.gaps.length === 3) this.renderTime();
+          }
+        }
+        last = video.paused ? null : { frames: frame.presentedFrames, time: frame.mediaTime };
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    }
+
+    /* [seconds per frame, where the rate comes from]: a few frames seen by the browser
+       (the median, so that one late frame does not count), else the file's, else 25. */
+    frameStep() {
+      if (this.gaps.length >= 3) return [median(this.gaps), "browser"];
+      if (this.fileFps > 0) return [1 / this.fileFps, "file"];
+      return [1 / 25, "default"];
+    }
+
+    // the index of the frame on screen (frames start at 0 s: the sanitiser resets timestamps)
+    frameIndex(dt) {
+      const t = this.video.currentTime || 0;
+      // the browser's frame, unless a seek has moved past it and its frame is not shown yet
+      const shown = this.shownAt !== null && this.shownAt <= t + 1e-6 && t < this.shownAt + dt
+        ? this.shownAt : t;
+      return Math.max(0, Math.floor(shown / dt + 1e-3));
     }
 
     action(name) {
@@ -221,8 +274,11 @@
 
     step(direction) {
       this.video.pause();
+      const [dt] = this.frameStep();
       const end = Number.isFinite(this.video.duration) ? this.video.duration : Infinity;
-      this.video.currentTime = clamp(this.video.currentTime + direction / this.fps, 0, end);
+      // a hair past the frame's start, so that rounding cannot show the frame before it
+      const target = (this.frameIndex(dt) + direction) * dt + Math.min(dt / 10, 0.001);
+      this.video.currentTime = clamp(target, 0, end);
     }
 
     setLoop(on) {
@@ -243,9 +299,12 @@
 
     renderTime() {
       const t = this.video.currentTime || 0;
+      const [dt, source] = this.frameStep();
       this.root.dataset.time = t.toFixed(3);
+      this.root.dataset.frameRate = (1 / dt).toFixed(2);
+      this.root.dataset.frameRateSource = source;
       if (this.timeLabel) {
-        this.timeLabel.textContent = `${t.toFixed(2)} s · #${Math.round(t * this.fps) + 1}`;
+        this.timeLabel.textContent = `${t.toFixed(2)} s · #${this.frameIndex(dt) + 1}`;
       }
     }
   }

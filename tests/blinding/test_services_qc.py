@@ -187,3 +187,22 @@ def test_a_pair_attention_check_passes_when_the_other_side_is_chosen(
     [row] = progress_for_organizer(setup.study)
     assert row["attention"]["passed"] == plan.assignments.filter(qc="attention").count()
     assert row["attention"]["failed"] == 0
+
+
+@pytest.mark.django_db
+def test_a_wrong_prompt_check_carries_every_media_field_of_its_source(
+    attention_schema, settings, tmp_path
+):
+    # given outputs whose media fields are all set (a frame rate included)
+    settings.MEDIA_ROOT = tmp_path / "media"
+    setup = scoring_study(n_prompts=3, n_models=2, n_experts=2, k=1, with_files=True)
+    Output.objects.filter(generation__study=setup.study).update(duration_s=4.0, fps=12.5)
+    # when a plan with attention checks is built
+    assignment_plan_build(study=setup.study, seed=7, attention_rate=0.34)
+    # then the wrong-prompt check is its source's twin in everything the page shows
+    wrong = AttentionCheck.objects.select_related("output", "source").get(
+        study=setup.study, degradation="wrong_prompt"
+    )
+    shown = ("content_type", "width", "height", "duration_s", "fps", "text")
+    assert [getattr(wrong.output, f) for f in shown] == [getattr(wrong.source, f) for f in shown]
+    assert wrong.output.fps == 12.5

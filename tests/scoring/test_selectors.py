@@ -37,7 +37,7 @@ PAGE_KEYS = {
     "prev_public_id",
     "next_public_id",
 }
-MEDIA_KEYS = {"url", "content_type", "width", "height", "duration_s", "text"}
+MEDIA_KEYS = {"url", "content_type", "width", "height", "duration_s", "fps", "text"}
 
 
 def secrets_of(setup) -> list[str]:

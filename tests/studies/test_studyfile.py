@@ -38,6 +38,11 @@ DEMO_DESCRIPTION = (
     "anonymous outputs on the extended Six Principles rubric and tag aesthetic bias.\n"
 )
 MINIMAL = "slug: s\ntitle: T\nrubric: classical-painting-v1\n"
+# a study's common output shape, keys deliberately out of order (the export sorts them)
+NORMALISATION = {
+    "video": {"max_side": 720, "fps": 24, "max_duration_s": 5.0},
+    "image": {"size": [1024, 683], "format": "jpeg", "fit": "crop", "quality": 85},
+}
 
 
 def study_rows(slug: str) -> dict:
@@ -89,6 +94,25 @@ def test_a_minimal_file_takes_the_defaults():
     )
 
 
+def test_media_normalisation_is_read_and_written_with_its_keys_sorted():
+    text = (
+        MINIMAL + "media_normalisation:\n"
+        "  video: {max_side: 720, fps: 24, max_duration_s: 5.0}\n"
+        "  image: {size: [1024, 683], format: jpeg, fit: crop, quality: 85}\n"
+    )
+    spec = study_file_parse(text)
+    assert spec.media_normalisation == NORMALISATION
+    dumped = study_file_dump(spec)
+    assert dumped.split("media_normalisation:\n", 1)[1].split("prompts:")[0] == (
+        "  image:\n    fit: crop\n    format: jpeg\n    quality: 85\n    size:\n"
+        "      - 1024\n      - 683\n"
+        "  video:\n    fps: 24\n    max_duration_s: 5.0\n    max_side: 720\n"
+    )
+    assert study_file_parse(dumped) == spec
+    # and a study without one writes no key
+    assert "media_normalisation" not in study_file_dump(study_file_parse(MINIMAL))
+
+
 def test_dumping_and_parsing_give_the_same_spec_and_text():
     spec = study_file_parse(DEMO_STUDY_FILE.read_bytes())
     text = study_file_dump(spec)
@@ -136,6 +160,22 @@ def test_dumping_and_parsing_give_the_same_spec_and_text():
          ["prompts: batch 'x' appears twice; give each entry its own batch"]),
         (MINIMAL + "endpoints: {name: a}\n",
          ["endpoints: must be a list of mappings (one per model endpoint)"]),
+        (MINIMAL + "media_normalisation: png\n",
+         ["media_normalisation: must be a mapping {image: {…}, video: {…}}; got 'png'"]),
+        (MINIMAL + "media_normalisation: {audio: {format: mp3}}\n",
+         ["media_normalisation.audio: unknown media kind (expected image, video)"]),
+        (MINIMAL + "media_normalisation: {image: png}\n",
+         ["media_normalisation.image: must be a mapping of settings; got 'png'"]),
+        (MINIMAL + "media_normalisation: {image: {colour: red}}\n",
+         ["media_normalisation.image.colour: unknown key "
+          "(expected format, max_side, size, fit, quality, background)"]),
+        (MINIMAL + "media_normalisation: {video: {fps: fast, size: 720}}\n",
+         ["media_normalisation.video.fps: must be a number; got 'fast'",
+          "media_normalisation.video.size: must be [width, height]; got 720"]),
+        (MINIMAL + "media_normalisation: {image: {format: gif}}\n",
+         ["media_normalisation.image: format must be one of ['jpeg', 'png', 'webp'], got 'gif'"]),
+        (MINIMAL + "media_normalisation: {video: {fps: 500}}\n",
+         ["media_normalisation.video: fps must be between 1 and 120, got 500"]),
         ("slug: s\nmedia: audio\nk: -1\n", [
             "title: required",
             "media: must be one of image, video, text; got 'audio'",
@@ -384,8 +424,9 @@ def test_without_a_version_the_study_keeps_the_rubric_version_it_has(tmp_path, c
 
 @pytest.mark.django_db
 def test_export_delete_load_export_gives_the_same_bytes(demo_dir, tmp_path, media_root):
-    # given the demo study, exported
+    # given the demo study, with a common output shape set in the admin, exported
     study_load(path=demo_dir / "study.yaml")
+    Study.objects.filter(slug="classical-painting-demo").update(media_normalisation=NORMALISATION)
     first = tmp_path / "first"
     out = StringIO()
     call_command("study_export", "classical-painting-demo", "--out", str(first), stdout=out)
@@ -393,7 +434,10 @@ def test_export_delete_load_export_gives_the_same_bytes(demo_dir, tmp_path, medi
     # when the study is deleted and loaded from the export
     Study.objects.filter(slug="classical-painting-demo").delete()
     call_command("study_load", str(first / "study.yaml"), stdout=StringIO())
-    # then exporting it again writes the very same files
+    # then it has its output shape back
+    loaded = Study.objects.get(slug="classical-painting-demo")
+    assert loaded.media_normalisation == NORMALISATION
+    # and exporting it again writes the very same files
     second = tmp_path / "second"
     study_export(study=Study.objects.get(slug="classical-painting-demo"), out_dir=second)
     assert sorted(p.name for p in second.iterdir()) == ["prompts.csv", "study.yaml"]
