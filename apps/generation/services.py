@@ -1,5 +1,5 @@
 """Collection: create one generation per study × prompt × endpoint × replicate, hand
-each to a Celery task, and retry or resume them. The work of one task run is
+each to a Celery task, and retry, resume or recover them. The work of one task run is
 ``generation_step`` (in ``steps.py``, re-exported here)."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ import hashlib
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.registry.models import ModelEndpoint, StudyEndpoint
@@ -22,7 +23,8 @@ from apps.studies.services import StudyError, study_transition
 
 from .manual_import import manual_outputs_import
 from .models import Generation
-from .steps import generation_step, schedule
+from .scheduling import schedule
+from .steps import generation_step
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ __all__ = [
     "generation_seed",
     "generation_step",
     "generations_dispatch",
+    "generations_recover",
     "generations_resume",
     "manual_outputs_import",
 ]
@@ -182,6 +185,39 @@ def generations_resume(*, study: Study | None = None) -> int:
     database, not the broker, says what is left to do."""
     generations = Generation.objects.all() if study is None else study.generations.all()
     return generations_dispatch(generations)
+
+
+def recover_after_s() -> float:
+    """How long a pending generation stays due and untouched before it is taken for
+    one whose task was lost."""
+    return float(getattr(settings, "GENERATION_RECOVER_AFTER_S", 600.0))
+
+
+def generations_recover() -> int:
+    """Queue a task for every unfinished generation that has none any more: running
+    under an expired lease (its worker died or stopped renewing), or pending and both
+    due and untouched for ``GENERATION_RECOVER_AFTER_S`` (its message was lost with a
+    broker restarted empty, or dropped by a worker that lost its connection).
+
+    Safe at any time, alongside workers: only the claim (a conditional update) lets a
+    task work, so a generation whose task is alive after all gets a second task that
+    claims nothing, or takes the next step once — never a second output. The delay
+    (10 minutes) is longer than any wait for a free slot (5 minutes at most), so that
+    waiting generations are left alone; only a long queue under a rate limit can look
+    lost, and gets a harmless second task. Run by celery beat (``generation.recover``);
+    returns how many generations were queued."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=recover_after_s())
+    lost = Generation.objects.filter(
+        Q(status=Generation.Status.RUNNING, lease_expires_at__lt=now)
+        | Q(status=Generation.Status.PENDING, next_attempt_at__lte=stale, updated_at__lte=stale)
+    )
+    ids = list(lost.order_by("pk").values_list("pk", flat=True))
+    for pk in ids:
+        schedule(pk)
+    if ids:
+        logger.warning("recovering %d generations whose task was lost", len(ids))
+    return len(ids)
 
 
 @transaction.atomic

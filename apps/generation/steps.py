@@ -3,24 +3,21 @@ provider, and leave it finished or waiting with a task scheduled to go on.
 
 The rules that make re-delivery and crashes safe:
 
-* **Claim by conditional update.** A run owns a generation only if it turned it
-  from pending-and-due (or running under an expired lease) into running, with its
-  own ``claim_token``. A run that cannot claim does nothing; every later write is
-  conditional on the token, so a run that lost its lease cannot overwrite anything.
-* **Leases and a heartbeat.** A claim lasts ``GENERATION_LEASE_S`` seconds (60);
-  while the run works — however long its provider takes — a thread renews it every
-  third of that. A generation whose worker died is claimed again within one lease.
+* **Claim by conditional update, under a lease a heartbeat renews** (``claims.py``):
+  a run that cannot claim does nothing, and one that lost its lease cannot overwrite
+  anything. A generation whose worker died is claimed again within one lease.
 * **Network outside transactions;** the output file is written before the row that
   refers to it commits, and named on the generation first (``staged_file``), so a
   run killed in between leaves a file the next claim removes, never an orphan.
 * **Whoever puts a generation back to pending schedules the task that goes on**
-  (a poll, a retry, a slot that may be free); ``services.generations_resume``
-  repairs what a killed worker dropped, and ``generations_recover`` (run by celery
-  beat) what a broker lost.
+  (``scheduling.py``); ``services.generations_resume`` repairs what a killed worker
+  dropped, and ``services.generations_recover`` (run by celery beat) what a broker
+  lost.
 * **Redis away is transient.** The limiter not answering before a submission puts
   the generation back with a short delay (nothing was sent); after a submission the
-  slot is left to expire on its own rather than throw the provider's work away. A
-  next task the broker would not take is recovered from the database later.
+  slot is left to expire on its own rather than throw the provider's work away
+  (``slots.py``). A next task the broker would not take is recovered from the
+  database later.
 """
 
 from __future__ import annotations
@@ -29,23 +26,20 @@ import json
 import logging
 import mimetypes
 import random
-import threading
 import traceback
-import uuid
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
-from django.db.models import F, Q
+from django.db import DatabaseError, transaction
+from django.db.models import F
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
 from apps.registry.models import ApiKeyMissing
 from apps.studies.models import Study
 
 from . import storage
+from .claims import Claim, Heartbeat, generation_claim, not_claimed
 from .limits import Denied, LimiterUnavailable, limiter
 from .models import Generation, Output
 from .outputs import output_fields, output_file_name, output_sanitise
@@ -58,6 +52,7 @@ from .providers import (
     get_provider,
 )
 from .sanitize import SanitizeError
+from .slots import Slot
 
 logger = logging.getLogger("apps.generation")
 
@@ -73,11 +68,6 @@ MAX_OUTPUT_BYTES = {"image": 50 * 1024 * 1024, "video": 500 * 1024 * 1024, "text
 Status = Generation.Status
 
 
-def lease_s() -> float:
-    """How long a claim lasts unless renewed (the heartbeat renews it every third)."""
-    return float(getattr(settings, "GENERATION_LEASE_S", 60.0))
-
-
 def max_retries() -> int:
     return int(getattr(settings, "GENERATION_MAX_RETRIES", 6))
 
@@ -90,94 +80,19 @@ def backoff_s(retry: int, *, retry_after_s: float | None = None) -> float:
     return delay
 
 
-def _enqueue(generation_id: int, countdown: float) -> None:
-    from .tasks import generation_collect  # the interface module, imported late
-
-    generation_collect.apply_async(
-        kwargs={"generation_id": generation_id}, countdown=countdown if countdown > 0 else None
-    )
-
-
-def schedule(generation_id: int, *, countdown: float = 0.0) -> None:
-    """Queue the generation's task after the current transaction commits."""
-    transaction.on_commit(lambda: _enqueue(generation_id, countdown))
-
-
-def _schedule_next(generation_id: int, *, countdown: float = 0.0) -> None:
-    """``schedule`` for a run, whose own writes are already committed: if the broker is
-    away, the generation waits in the database for ``generations_recover``."""
-
-    def enqueue() -> None:
-        try:
-            _enqueue(generation_id, countdown)
-        except BrokerError as exc:
-            logger.warning(
-                "generation %s: its next task was not queued, the broker is away (%s); "
-                "the periodic recovery will queue it",
-                generation_id,
-                exc,
-            )
-
-    transaction.on_commit(enqueue)
-
-
-def recover_after_s() -> float:
-    """How long a pending generation stays due and untouched before it is taken for
-    one whose task was lost."""
-    return float(getattr(settings, "GENERATION_RECOVER_AFTER_S", 600.0))
-
-
-def generations_recover() -> int:
-    """Queue a task for every unfinished generation that has none any more: running
-    under an expired lease (its worker died or stopped renewing), or pending and both
-    due and untouched for ``GENERATION_RECOVER_AFTER_S`` (its message was lost with a
-    broker restarted empty, or dropped by a worker that lost its connection).
-
-    Safe at any time, alongside workers: only the claim (a conditional update) lets a
-    task work, so a generation whose task is alive after all gets a second task that
-    claims nothing, or takes the next step once — never a second output. The delay
-    (10 minutes) is longer than any wait for a free slot (5 minutes at most), so that
-    waiting generations are left alone; only a long queue under a rate limit can look
-    lost, and gets a harmless second task. Run by celery beat (``generation.recover``);
-    returns how many generations were queued."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=recover_after_s())
-    lost = Generation.objects.filter(
-        Q(status=Status.RUNNING, lease_expires_at__lt=now)
-        | Q(status=Status.PENDING, next_attempt_at__lte=stale, updated_at__lte=stale)
-    )
-    ids = list(lost.order_by("pk").values_list("pk", flat=True))
-    for pk in ids:
-        schedule(pk)
-    if ids:
-        logger.warning("recovering %d generations whose task was lost", len(ids))
-    return len(ids)
-
-
 def generation_step(*, generation_id: int) -> str:
     """Take the next step of one generation; returns what happened (for logs and
     tests): ``succeeded``, ``failed``, ``polling``, ``retrying``, ``waiting``,
     ``early``, ``skipped``, ``lost`` or ``missing``."""
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    claim = {
-        "status": Status.RUNNING,
-        "claim_token": token,
-        "lease_expires_at": now + timedelta(seconds=lease_s()),
-    }
-    mine = Generation.objects.filter(pk=generation_id)
-    if not mine.filter(status=Status.PENDING, next_attempt_at__lte=now).update(**claim):
-        if not mine.filter(status=Status.RUNNING, lease_expires_at__lt=now).update(**claim):
-            return _not_claimed(generation_id)
-        logger.warning(
-            "generation %s: claimed again, its lease ran out (worker died?)", generation_id
-        )
+    claim = generation_claim(generation_id)
+    if claim is None:
+        return not_claimed(generation_id)
     generation = Generation.objects.select_related("endpoint", "prompt", "study").get(
         pk=generation_id
     )
-    step = _Step(generation, token)
+    step = _Step(generation, claim)
     try:
-        with _Heartbeat(step):
+        with Heartbeat(step.renew, lease=step.lease, generation_id=generation_id):
             return step.run()
     except DatabaseError:
         raise  # the database is away: the lease runs out and the work is resumed
@@ -195,67 +110,27 @@ def generation_step(*, generation_id: int) -> str:
         return step.fail("internal_error", f"internal error: {reason}")
 
 
-def _not_claimed(generation_id: int) -> str:
-    row = Generation.objects.filter(pk=generation_id).values("status", "next_attempt_at").first()
-    if row is None:
-        return "missing"
-    now = timezone.now()
-    due = row["next_attempt_at"]
-    if row["status"] == Status.PENDING and due is not None and due > now:
-        # delivered before it is due (another machine's clock, a resumed duplicate):
-        # come back then rather than drop the only task that may exist
-        _schedule_next(generation_id, countdown=(due - now).total_seconds() + 0.05)
-        return "early"
-    return "skipped"
-
-
 class _Step:
-    def __init__(self, generation: Generation, token: str) -> None:
+    def __init__(self, generation: Generation, claim: Claim) -> None:
         self.gen = generation
-        self.token = token
+        self.claim = claim
         self.endpoint = generation.endpoint
-        self.holder = str(generation.pk)
-        self.lease = lease_s()
-        self.holds_slot = bool(generation.provider_task_id)  # kept through the polls
-        self.limiter = limiter()
-        self.api_key: str | None = None
-
-    # -- ownership ----------------------------------------------------------------
-
-    def _mine(self):
-        return Generation.objects.filter(
-            pk=self.gen.pk, status=Status.RUNNING, claim_token=self.token
+        self.lease = claim.lease
+        self.slot = Slot(
+            generation.endpoint,
+            generation_id=generation.pk,
+            limiter=limiter(),
+            held=bool(generation.provider_task_id),  # kept through the polls
         )
-
-    def _update(self, **fields: Any) -> bool:
-        return bool(self._mine().update(updated_at=timezone.now(), **fields))
+        self.api_key: str | None = None
 
     def renew(self) -> bool:
         """Extend the lease (and the provider slot, if held); False once not ours."""
-        if not self._update(lease_expires_at=timezone.now() + timedelta(seconds=self.lease)):
+        if not self.claim.renew():
             return False
-        if self.holds_slot:
-            self._renew_slot(self.lease)
+        if self.slot.held:
+            self.slot.renew(self.lease)
         return True
-
-    def _back_to_pending(
-        self, *, countdown: float, due_in: float | None = None, **fields: Any
-    ) -> str | None:
-        """Give the generation back (pending, due in ``due_in`` seconds) and schedule its
-        task in ``countdown`` seconds. None on success, "lost" if it was not ours."""
-        now = timezone.now()
-        due = now + timedelta(seconds=countdown if due_in is None else due_in)
-        with transaction.atomic():
-            if not self._update(
-                status=Status.PENDING,
-                claim_token="",
-                lease_expires_at=None,
-                next_attempt_at=due,
-                **fields,
-            ):
-                return "lost"
-            _schedule_next(self.gen.pk, countdown=countdown)
-        return None
 
     # -- the step -------------------------------------------------------------------
 
@@ -280,21 +155,20 @@ class _Step:
         submitting = not gen.provider_task_id
         if submitting:
             try:
-                denied = self.limiter.acquire(endpoint, holder=self.holder, hold_s=self.lease)
+                denied = self.slot.acquire(hold_s=self.lease)
             except LimiterUnavailable as exc:
                 return self._limiter_unavailable(exc)
             if denied is not None:
                 return self._wait_for_slot(denied)
-            self.holds_slot = True
             gen.submitted_at = timezone.now()
-            if not self._update(
+            if not self.claim.update(
                 attempts=F("attempts") + 1,
                 submitted_at=gen.submitted_at,
                 request=self._snapshot(request, params),
             ):
                 return "lost"
         else:
-            self._renew_slot(self.lease)
+            self.slot.renew(self.lease)
         try:
             if submitting:
                 result = provider.start(request)
@@ -306,7 +180,7 @@ class _Step:
             return self.fail("invalid_params", f"endpoint parameter {exc.field}: {exc.message}")
         if isinstance(result, Pending):
             return self._pending(result)
-        self._release_slot()
+        self.slot.release()
         return self._finish(result)
 
     def _request(self, params: dict[str, Any]) -> GenerationRequest:
@@ -344,71 +218,23 @@ class _Step:
     # -- waiting --------------------------------------------------------------------
 
     def _wait_for_slot(self, denied: Denied) -> str:
-        endpoint, now = self.endpoint, timezone.now()
-        ahead = (
-            Generation.objects.waiting_for_slot(endpoint.pk, now).filter(pk__lt=self.gen.pk).count()
-        )
-        if denied.reason == "rate":
-            interval = 60.0 / max(1, endpoint.rate_per_minute)
-            wait = float(denied.wait_s or 0)
-            countdown = wait + ahead * interval + random.uniform(0, interval)
-            outcome = self._back_to_pending(
-                countdown=countdown, due_in=wait, slot_waits=F("slot_waits") + 1
-            )
-        else:
-            # A freed slot wakes the next waiting generation at once (``_kick``); this
-            # countdown is the fallback, timed by the place in the queue.
-            recent = list(
-                Generation.objects.filter(endpoint=endpoint, status=Status.SUCCEEDED)
-                .exclude(latency_ms=None)
-                .order_by("-finished_at")
-                .values_list("latency_ms", flat=True)[:50]
-            )
-            typical_s = (sum(recent) / len(recent) if recent else 5000) / 1000
-            countdown = ahead / endpoint.concurrency_limit * typical_s * 1.5
-            countdown = min(300.0, max(1.0, countdown)) + random.uniform(0, 1)
-            outcome = self._back_to_pending(
-                countdown=countdown, due_in=0, slot_waits=F("slot_waits") + 1
-            )
-        return outcome or "waiting"
+        countdown, due_in = self.slot.wait(denied)
+        if not self.claim.back_to_pending(
+            countdown=countdown, due_in=due_in, slot_waits=F("slot_waits") + 1
+        ):
+            return "lost"
+        return "waiting"
 
     def _pending(self, result: Pending) -> str:
         poll_after = max(MIN_POLL_S, float(result.poll_after_s))
         # the provider is still working on it: keep its slot until the next poll is done
-        self._renew_slot(poll_after + self.lease)
-        self.holds_slot = False  # this run lets go; the next poll's run takes it up
-        outcome = self._back_to_pending(countdown=poll_after, provider_task_id=result.task_id[:200])
-        return outcome or "polling"
-
-    def _release_slot(self) -> None:
-        self.holds_slot = False
-        try:
-            self.limiter.release(self.endpoint, holder=self.holder)
-        except LimiterUnavailable as exc:
-            # the slot expires with its hold; the work done is not thrown away for it
-            logger.warning("generation %s: slot not released (%s)", self.gen.pk, exc)
-        self._kick()
-
-    def _renew_slot(self, hold_s: float) -> None:
-        """Extend the slot the provider's work holds. Without the limiter the slot keeps
-        its expiry (at worst it runs out early): better than losing that work."""
-        try:
-            self.limiter.renew(self.endpoint, holder=self.holder, hold_s=hold_s)
-        except LimiterUnavailable as exc:
-            logger.warning("generation %s: slot not renewed (%s)", self.gen.pk, exc)
-
-    def _kick(self) -> None:
-        """Hand the freed slot to a waiting generation now, rather than when its
-        fallback countdown runs out. One of the first few, at random, so that two
-        workers freeing slots at once rarely wake the same one."""
-        waiting = list(
-            Generation.objects.waiting_for_slot(self.endpoint.pk, timezone.now())
-            .exclude(pk=self.gen.pk)
-            .order_by("pk")
-            .values_list("pk", flat=True)[: self.endpoint.concurrency_limit]
-        )
-        if waiting:
-            _schedule_next(random.choice(waiting))
+        self.slot.renew(poll_after + self.lease)
+        self.slot.held = False  # this run lets go; the next poll's run takes it up
+        if not self.claim.back_to_pending(
+            countdown=poll_after, provider_task_id=result.task_id[:200]
+        ):
+            return "lost"
+        return "polling"
 
     # -- errors ---------------------------------------------------------------------
 
@@ -429,16 +255,12 @@ class _Step:
             return self.fail(code, reason)
         delay = backoff_s(retry, retry_after_s=exc.retry_after_s)
         if exc.retry_after_s:
-            # the provider asked everyone to wait, not only this request
-            try:
-                self.limiter.pause(self.endpoint, seconds=float(exc.retry_after_s))
-            except LimiterUnavailable as unavailable:
-                logger.warning("generation %s: pause not shared (%s)", self.gen.pk, unavailable)
+            self.slot.pause(float(exc.retry_after_s))
         if submitting:
-            self._release_slot()  # nothing runs at the provider; the retry queues again
+            self.slot.release()  # nothing runs at the provider; the retry queues again
         else:
-            self._renew_slot(delay + self.lease)
-            self.holds_slot = False
+            self.slot.renew(delay + self.lease)
+            self.slot.held = False
         logger.info(
             "generation %s: retry %d in %.1f s after [%s] %s",
             self.gen.pk,
@@ -447,10 +269,11 @@ class _Step:
             code,
             reason,
         )
-        outcome = self._back_to_pending(
+        if not self.claim.back_to_pending(
             countdown=delay, retries=F("retries") + 1, error_code=code, last_error=reason
-        )
-        return outcome or "retrying"
+        ):
+            return "lost"
+        return "retrying"
 
     def _limiter_unavailable(self, exc: LimiterUnavailable) -> str:
         """No answer from the limiter before a submission: nothing was sent, so go back
@@ -460,14 +283,15 @@ class _Step:
         logger.warning(
             "generation %s: the limiter is away, again in %.1f s (%s)", self.gen.pk, delay, reason
         )
-        outcome = self._back_to_pending(
+        if not self.claim.back_to_pending(
             countdown=delay, error_code="limiter_unavailable", last_error=reason
-        )
-        return outcome or "retrying"
+        ):
+            return "lost"
+        return "retrying"
 
     def fail(self, code: str, reason: str) -> str:
         reason = self.redact(reason)
-        if not self._update(
+        if not self.claim.update(
             status=Status.FAILED,
             error_code=code[:40],
             last_error=reason,
@@ -477,7 +301,7 @@ class _Step:
             next_attempt_at=None,
         ):
             return "lost"
-        self._release_slot()
+        self.slot.release()
         logger.warning("generation %s failed: [%s] %s", self.gen.pk, code, reason)
         return "failed"
 
@@ -502,11 +326,11 @@ class _Step:
             return self.fail("sanitize_failed", f"the output could not be sanitised: {exc}")
         name = output_file_name(item)
         if name:
-            if not self._update(staged_file=name):
+            if not self.claim.update(staged_file=name):
                 return "lost"
             storage.output_write(name, item.content)
         with transaction.atomic():
-            done = self._update(
+            done = self.claim.update(
                 status=Status.SUCCEEDED,
                 finished_at=timezone.now(),
                 latency_ms=latency_ms,
@@ -541,39 +365,4 @@ class _Step:
         if not referenced and not staged_elsewhere:
             storage.output_delete(name)
         if own:
-            self._update(staged_file="")
-
-
-class _Heartbeat:
-    """Renews a run's lease from a thread every third of the lease while the run works,
-    so that a slow provider keeps its generation and a dead worker loses it within one
-    lease. Quick runs end before the first beat and never touch the database from here."""
-
-    def __init__(self, step: _Step) -> None:
-        self.step = step
-        self.every = step.lease / 3
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"lease-{step.gen.pk}", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=30)
-
-    def _beat(self) -> None:
-        beats = 0
-        try:
-            while not self.stopping.wait(self.every):
-                beats += 1
-                if not self.step.renew():
-                    return
-        except Exception as exc:  # the run goes on; at worst its lease runs out
-            logger.warning(
-                "generation %s: lease not renewed (%s)", self.step.gen.pk, type(exc).__name__
-            )
-        finally:
-            if beats:
-                connections.close_all()  # this thread's own connections
+            self.claim.update(staged_file="")

@@ -13,7 +13,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from . import services, steps
+from . import services
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def generation_resume(*, study_id: int | None = None) -> int:
 @shared_task(name="generation.recover", acks_late=True, ignore_result=True)
 def generation_recover() -> int:
     """Queue again the generations whose task was lost (celery beat, every minute)."""
-    return steps.generations_recover()
+    return services.generations_recover()
 
 
 @worker_ready.connect

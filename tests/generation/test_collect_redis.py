@@ -13,7 +13,7 @@ import redis
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from apps.generation import steps
+from apps.generation import claims, scheduling, steps
 from apps.generation.limits import DatabaseLimiter, LimiterUnavailable, RedisLimiter
 from apps.generation.models import EndpointSlot, Generation, Output
 from apps.generation.providers import Finished, Pending
@@ -36,7 +36,7 @@ def media_root(settings, tmp_path) -> Path:
 def scheduled(monkeypatch) -> list[tuple[int, float]]:
     """Tasks the steps would have sent: (generation id, countdown)."""
     sent: list[tuple[int, float]] = []
-    monkeypatch.setattr(steps, "_enqueue", lambda gid, countdown: sent.append((gid, countdown)))
+    monkeypatch.setattr(scheduling, "_enqueue", lambda gid, wait: sent.append((gid, wait)))
     return sent
 
 
@@ -208,7 +208,7 @@ def test_no_answer_from_the_limiter_after_the_provider_answered_keeps_the_work(
     assert "slot not released" in caplog.text
     # and the slot it could not release expires with its hold (the lease)
     slot = EndpointSlot.objects.get(holder=str(generation.pk))
-    assert slot.expires_at <= timezone.now() + timedelta(seconds=steps.lease_s())
+    assert slot.expires_at <= timezone.now() + timedelta(seconds=claims.lease_s())
 
 
 @pytest.mark.django_db
@@ -238,7 +238,7 @@ def test_a_broker_away_leaves_the_generation_pending_for_the_recovery(
     def broker_away(gid, countdown):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(steps, "_enqueue", broker_away)
+    monkeypatch.setattr(scheduling, "_enqueue", broker_away)
     endpoint = ModelEndpointFactory(concurrency_limit=1)
     (generation,) = make_generations(endpoint)
     DatabaseLimiter().acquire(endpoint, holder="someone-else", hold_s=60)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from apps.generation import limits, steps, storage
+from apps.generation import limits, scheduling, steps, storage
 from apps.generation.models import EndpointSlot, Generation, Output
 from apps.generation.providers import Finished, Pending, ProviderError
 from apps.generation.services import generation_step
@@ -40,7 +40,7 @@ def media_root(settings, tmp_path) -> Path:
 def scheduled(monkeypatch) -> list[tuple[int, float]]:
     """Tasks the steps would have sent: (generation id, countdown)."""
     sent: list[tuple[int, float]] = []
-    monkeypatch.setattr(steps, "_enqueue", lambda gid, countdown: sent.append((gid, countdown)))
+    monkeypatch.setattr(scheduling, "_enqueue", lambda gid, wait: sent.append((gid, wait)))
     return sent
 
 

@@ -59,6 +59,17 @@ def top16_share(rgb: np.ndarray) -> float:
     return float(np.sort(counts)[::-1][:16].sum() / counts.sum())
 
 
+def seal_like_patch(rgb: np.ndarray, side: int = 8) -> bool:
+    """True if some ``side`` x ``side`` window is at least half saturated seal red
+    (R >= 150, G <= 80, B <= 80): a vermilion seal, not a warm sky or a petal."""
+    red = (rgb[..., 0] >= 150) & (rgb[..., 1] <= 80) & (rgb[..., 2] <= 80)
+    table = np.pad(red.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    windows = (
+        table[side:, side:] - table[:-side, side:] - table[side:, :-side] + table[:-side, :-side]
+    )
+    return bool((windows >= side * side // 2).any())
+
+
 def ffprobe(data: bytes, tmp_path) -> dict:
     path = tmp_path / "probe.mp4"
     path.write_bytes(data)
@@ -94,9 +105,9 @@ def test_the_registry_resolves_local_to_the_adapter():
     ("kind", "expected"),
     [
         ("image", {"style": "ink", "latency_s": 0.0, "fail_rate": 0.0, "size": "768x512",
-                   "format": "png", "seal": True}),
+                   "format": "png"}),
         ("video", {"style": "ink", "latency_s": 0.0, "fail_rate": 0.0, "size": "480x320",
-                   "duration_s": 3.0, "fps": 8, "seal": True}),
+                   "duration_s": 3.0, "fps": 8}),
         ("text", {"style": "ink", "latency_s": 0.0, "fail_rate": 0.0, "language": "auto",
                   "self_name": ""}),
     ],
@@ -134,7 +145,7 @@ def test_validate_params_normalises_the_size_and_keeps_given_values(provider):
         ("image", {"latency_s": -1}, "latency_s"),
         ("image", {"latency_s": True}, "latency_s"),
         ("image", {"format": "gif"}, "format"),
-        ("image", {"seal": "yes"}, "seal"),
+        ("image", {"seal": True}, "seal"),  # no maker's mark, not even on request
         ("text", {"language": "fr"}, "language"),
         ("text", {"self_name": 42}, "self_name"),
         ("audio", {}, "media_kind"),
@@ -201,6 +212,31 @@ def test_styles_show_their_biases_in_measurable_ways(provider, prompt):
     # and anime is flat cel colour, ink is graded washes on textured paper
     assert top16_share(rgb["anime"]) >= 0.95
     assert top16_share(rgb["ink"]) <= 0.5
+
+
+def test_no_style_carries_a_seal_that_would_name_its_model(provider):
+    # given: the detector finds a seal where there is one
+    marked = pixels(provider.start(request("image", style="photographic", size="384x256")).content)
+    marked = marked.copy()
+    marked[200:215, 40:55] = (178, 34, 34)
+    assert seal_like_patch(marked)
+    # when: several pictures per style, across prompts and seeds
+    found = {
+        style: sum(
+            seal_like_patch(
+                pixels(
+                    provider.start(
+                        request("image", prompt, seed=seed, style=style, size="384x256")
+                    ).content
+                )
+            )
+            for prompt in (FCSJ_ZH, QLJS_EN)
+            for seed in range(4)
+        )
+        for style in ("ink", "photographic", "overfill", "anime")
+    }
+    # then: no style is recognisable by a red mark (blind protocol: no maker's mark)
+    assert found == {"ink": 0, "photographic": 0, "overfill": 0, "anime": 0}
 
 
 def test_image_size_and_format_follow_the_params(provider):

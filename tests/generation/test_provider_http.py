@@ -1,4 +1,5 @@
-"""The shared HTTP pieces every network adapter relies on (apps/generation/providers/http.py)."""
+"""The shared pieces every network adapter relies on (apps/generation/providers/: http.py,
+media.py, checks.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from apps.generation.providers import ADAPTERS, GenerationRequest, ParamError, get_provider
+from apps.generation.providers import (
+    ADAPTERS,
+    GenerationRequest,
+    ParamError,
+    checks,
+    get_provider,
+    media,
+)
 from apps.generation.providers import http as ph
 from apps.generation.providers.base import ProviderError
 from tests.generation.fakeserver import MB, MP4_STUB, PNG_1X1, FakeServer, Reply, filler
@@ -203,7 +211,7 @@ def test_guarded_turns_a_param_error_into_a_final_invalid_params_error():
 
 def fetch(server: FakeServer, path: str = "/media/x", **kwargs):
     options = {"max_bytes": MB, "allowed_types": IMAGES, "timeout_s": 2.0} | kwargs
-    return ph.fetch_media(server.url + path, **options)
+    return media.fetch_media(server.url + path, **options)
 
 
 def test_fetch_media_returns_the_bytes_and_media_type(fake_server):
@@ -343,7 +351,7 @@ def test_fetch_media_gives_up_on_a_slow_drip_at_the_total_deadline(fake_server):
 
 def test_fetch_media_refuses_non_http_urls_without_a_request(fake_server):
     with pytest.raises(ProviderError) as caught:
-        ph.fetch_media("file:///etc/passwd", max_bytes=MB, allowed_types=IMAGES, timeout_s=1)
+        media.fetch_media("file:///etc/passwd", max_bytes=MB, allowed_types=IMAGES, timeout_s=1)
     assert outcome(caught.value) == ("unexpected_response", False, None)
     assert fake_server.requests == []
 
@@ -353,7 +361,10 @@ def test_fetch_media_refuses_non_http_urls_without_a_request(fake_server):
 
 def test_decode_b64_media_returns_bytes_and_sniffed_type():
     value = base64.b64encode(PNG_1X1).decode()
-    assert ph.decode_b64_media(value, max_bytes=MB, allowed_types=IMAGES) == (PNG_1X1, "image/png")
+    assert media.decode_b64_media(value, max_bytes=MB, allowed_types=IMAGES) == (
+        PNG_1X1,
+        "image/png",
+    )
 
 
 @pytest.mark.parametrize(
@@ -366,7 +377,7 @@ def test_decode_b64_media_returns_bytes_and_sniffed_type():
 )
 def test_decode_b64_media_rejects_bad_payloads(value, max_bytes, code, retryable):
     with pytest.raises(ProviderError) as caught:
-        ph.decode_b64_media(value, max_bytes=max_bytes, allowed_types=IMAGES)
+        media.decode_b64_media(value, max_bytes=max_bytes, allowed_types=IMAGES)
     assert outcome(caught.value) == (code, retryable, None)
 
 
@@ -374,9 +385,9 @@ def test_decode_b64_media_rejects_bad_payloads(value, max_bytes, code, retryable
 
 
 def test_check_params_names_an_unknown_field():
-    fields = {"size": ph.pattern(r"\d+x\d+", "'1024x1024'"), "n": ph.forced(1)}
+    fields = {"size": checks.pattern(r"\d+x\d+", "'1024x1024'"), "n": checks.forced(1)}
     with pytest.raises(ParamError) as caught:
-        ph.check_params({"size": "512x512", "stlye": "vivid"}, fields, defaults={})
+        checks.check_params({"size": "512x512", "stlye": "vivid"}, fields, defaults={})
     assert (caught.value.field, caught.value.message) == (
         "stlye",
         "unknown parameter (accepted: n, size)",
@@ -384,21 +395,21 @@ def test_check_params_names_an_unknown_field():
 
 
 def test_check_params_fills_defaults_and_keeps_given_values():
-    fields = {"watermark": ph.boolean, "seed": ph.integer(0, 10)}
-    checked = ph.check_params({"seed": 3}, fields, defaults={"watermark": False})
+    fields = {"watermark": checks.boolean, "seed": checks.integer(0, 10)}
+    checked = checks.check_params({"seed": 3}, fields, defaults={"watermark": False})
     assert checked == {"watermark": False, "seed": 3}
 
 
 @pytest.mark.parametrize(
     ("check", "value"),
     [
-        (ph.boolean, "false"),
-        (ph.integer(0, 10), 11),
-        (ph.integer(0, 10), True),
-        (ph.number(0, 1), 1.5),
-        (ph.one_of("std", "pro"), "max"),
-        (ph.text(3), "four"),
-        (ph.forced(1), 2),
+        (checks.boolean, "false"),
+        (checks.integer(0, 10), 11),
+        (checks.integer(0, 10), True),
+        (checks.number(0, 1), 1.5),
+        (checks.one_of("std", "pro"), "max"),
+        (checks.text(3), "four"),
+        (checks.forced(1), 2),
     ],
 )
 def test_each_check_rejects_a_bad_value_naming_the_field(check, value):

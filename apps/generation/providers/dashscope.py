@@ -32,23 +32,23 @@ from typing import Any, ClassVar
 
 import httpx
 
-from . import http
+from . import checks, http, media
 from .base import Finished, GenerationRequest, ParamError, Pending, ProviderError
 
 POLL_AFTER_S = {"image": 5.0, "video": 15.0}
-_COMMON: dict[str, http.Check] = {
-    "negative_prompt": http.text(500),
-    "prompt_extend": http.boolean,
-    "watermark": http.boolean,
-    "seed": http.integer(0, 2**31 - 1),
+_COMMON: dict[str, checks.Check] = {
+    "negative_prompt": checks.text(500),
+    "prompt_extend": checks.boolean,
+    "watermark": checks.boolean,
+    "seed": checks.integer(0, 2**31 - 1),
 }
-FIELDS: dict[str, dict[str, http.Check]] = {
-    "image": {**_COMMON, "size": http.pattern(r"\d{3,4}\*\d{3,4}", "'1024*1024'")},
+FIELDS: dict[str, dict[str, checks.Check]] = {
+    "image": {**_COMMON, "size": checks.pattern(r"\d{3,4}\*\d{3,4}", "'1024*1024'")},
     "video": {
         **_COMMON,
-        "size": http.pattern(r"\d{3,4}\*\d{3,4}", "'1280*720'"),
-        "resolution": http.one_of("480P", "720P", "1080P"),
-        "duration": http.integer(1, 15),
+        "size": checks.pattern(r"\d{3,4}\*\d{3,4}", "'1280*720'"),
+        "resolution": checks.one_of("480P", "720P", "1080P"),
+        "duration": checks.integer(1, 15),
     },
 }
 DEFAULTS = {"prompt_extend": False, "watermark": False}
@@ -68,8 +68,8 @@ class DashScope:
         if media_kind not in self.media_kinds:
             raise ParamError("media_kind", f"{self.name} makes images and videos, not {media_kind}")
         params = dict(params)
-        http.forced(1)("n", params.pop("n", 1))
-        return http.check_params(params, FIELDS[media_kind], defaults=DEFAULTS)
+        checks.forced(1)("n", params.pop("n", 1))
+        return checks.check_params(params, FIELDS[media_kind], defaults=DEFAULTS)
 
     def start(self, request: GenerationRequest) -> Finished | Pending:
         key = _require_key(request)
@@ -79,7 +79,7 @@ class DashScope:
             if "negative_prompt" in params:
                 task_input["negative_prompt"] = params.pop("negative_prompt")
             if request.media_kind == "video" and request.reference_image is not None:
-                task_input["img_url"] = http.data_url(
+                task_input["img_url"] = media.data_url(
                     request.reference_image, request.reference_image_type
                 )
             if request.seed is not None and "seed" not in params:
@@ -148,12 +148,12 @@ class DashScope:
                     code=http.CONTENT_REFUSED if _refused(result) else http.TASK_FAILED,
                 )
             url = http.dig(result, "url", what=what)
-            allowed = http.IMAGE_TYPES
+            allowed = media.IMAGE_TYPES
         else:
             result = output
             url = http.dig(output, "video_url", what=what)
             allowed = frozenset({"video/mp4"})
-        content, content_type = http.fetch_media(
+        content, content_type = media.fetch_media(
             url, max_bytes=request.max_bytes, allowed_types=allowed, timeout_s=request.timeout_s
         )
         actual = result.get("actual_prompt") if isinstance(result, dict) else None

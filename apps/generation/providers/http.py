@@ -3,40 +3,30 @@
 Every adapter goes through the helpers here, so they all fail the same way:
 
 * :func:`build_client` — one short-lived ``httpx.Client`` per call, with a connect
-  and a read timeout; :func:`send_json` and :func:`fetch_media` add a total
+  and a read timeout; :func:`send_json` (and ``media.fetch_media``) add a total
   deadline, so a server that drips one byte at a time cannot hold a worker either.
 * :func:`classify_http_error` — turns a non-2xx answer into a :class:`ProviderError`:
   429, 408 and 5xx are retryable (``Retry-After`` in seconds or as an HTTP-date is
   honoured); 401/403 (auth), 402 (billing), 400/422 (the provider's message is
   kept), 404 and the rest are final. Reasons never contain headers.
-* :func:`fetch_media` — streams a result URL with a size cap (checked against the
-  declared ``Content-Length`` *and* the bytes actually received, so a missing or
-  understated length cannot get more past it), a content-type check (with magic-byte
-  sniffing for ``application/octet-stream``) and a total deadline.
 * :func:`decode_json` — a body that is not JSON is **retryable**
   (``malformed_response``): in practice it is a truncated read or a gateway's HTML
   error page, both transient, and the collection task's bounded retries turn a
   persistent one into a failure. Well-formed JSON that lacks what the protocol
   promises (:func:`dig`) is **final** (``unexpected_response``): asking again gets
   the same answer, it means a wrong base URL or adapter.
-* An expired result URL (403/404/410 on a signed URL) is **final**
-  (``result_expired``): polling again returns the same dead URL, and re-submitting
-  is a new, paid generation — the organizer decides that with "retry failed".
 * :func:`guarded` maps transport exceptions to ProviderError and scrubs secrets out
   of every reason (some providers echo a bad key back in their error message).
 
-Parameter checks shared by the adapters (:func:`check_params` and the small
-validator factories) live at the end of this module.
+Result downloads and inline media live in ``media.py``; parameter checks in
+``checks.py``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import json
 import math
-import re
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -75,10 +65,6 @@ CONNECT_TIMEOUT_S = 10.0
 JSON_MAX_BYTES = 8 * 1024 * 1024  # control-plane answers (task status, errors)
 ERROR_BODY_MAX_BYTES = 64 * 1024  # enough for any provider's error message
 MESSAGE_MAX_CHARS = 500
-
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
-VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "video/webm"})
-_OCTET_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", ""})
 
 
 def build_client(*, timeout_s: float, headers: Mapping[str, str] | None = None) -> httpx.Client:
@@ -305,7 +291,7 @@ def send_json(
     deadline = time.monotonic() + deadline_s
     with client.stream(method, url, **kwargs) as response:
         if response.is_error:
-            raise _error_from(response, deadline, classify or classify_http_error)
+            raise error_from(response, deadline, classify or classify_http_error)
         body = read_capped(response, max_bytes=max_bytes, deadline=deadline, what=what)
     return decode_json(body, what=what)
 
@@ -315,13 +301,13 @@ def read_capped(response: httpx.Response, *, max_bytes: int, deadline: float, wh
     deadline (``time.monotonic()`` value)."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(what, max_bytes, f"declared {int(declared)} bytes")
+        raise too_large(what, max_bytes, f"declared {int(declared)} bytes")
     chunks: list[bytes] = []
     received = 0
     for chunk in response.iter_bytes():
         received += len(chunk)
         if received > max_bytes:
-            raise _too_large(what, max_bytes, f"more than {max_bytes} bytes received")
+            raise too_large(what, max_bytes, f"more than {max_bytes} bytes received")
         chunks.append(chunk)
         if time.monotonic() > deadline:
             raise ProviderError(
@@ -330,7 +316,8 @@ def read_capped(response: httpx.Response, *, max_bytes: int, deadline: float, wh
     return b"".join(chunks)
 
 
-def _too_large(what: str, max_bytes: int, detail: str) -> ProviderError:
+def too_large(what: str, max_bytes: int, detail: str) -> ProviderError:
+    """The final error for a body over the endpoint's size limit."""
     return ProviderError(
         f"{what}: larger than the endpoint's limit of {max_bytes} bytes ({detail})",
         retryable=False,
@@ -338,11 +325,13 @@ def _too_large(what: str, max_bytes: int, detail: str) -> ProviderError:
     )
 
 
-def _error_from(
+def error_from(
     response: httpx.Response,
     deadline: float,
     classify: Callable[[httpx.Response], ProviderError] | None = None,
 ) -> ProviderError:
+    """The ProviderError for a non-2xx streamed answer, from at most
+    :data:`ERROR_BODY_MAX_BYTES` of its body (read before ``deadline``)."""
     try:
         body = read_capped(
             response, max_bytes=ERROR_BODY_MAX_BYTES, deadline=deadline, what="error body"
@@ -353,204 +342,6 @@ def _error_from(
     return (classify or classify_http_error)(copy)
 
 
-def fetch_media(
-    url: str,
-    *,
-    max_bytes: int,
-    allowed_types: Iterable[str],
-    timeout_s: float,
-    headers: Mapping[str, str] | None = None,
-) -> tuple[bytes, str]:
-    """Download a result and return ``(bytes, content type)``.
-
-    ``allowed_types`` holds media types (``"image/png"``) or wildcards
-    (``"image/*"``). A 404/410 — or a 403 when no credentials are sent, which is how
-    signed OSS/S3/TOS URLs say "expired" — is a final ``result_expired``.
-    ``headers`` carries credentials for result endpoints that need them
-    (OpenAI's ``/videos/{id}/content``)."""
-    with guarded():
-        return _fetch_media(url, max_bytes, frozenset(allowed_types), timeout_s, headers)
-
-
-def _fetch_media(
-    url: str,
-    max_bytes: int,
-    allowed: frozenset[str],
-    timeout_s: float,
-    headers: Mapping[str, str] | None,
-) -> tuple[bytes, str]:
-    if not url.startswith(("https://", "http://")):
-        raise ProviderError(
-            "the result URL is not an http(s) URL", retryable=False, code=UNEXPECTED_RESPONSE
-        )
-    deadline = time.monotonic() + timeout_s
-    expired_statuses = {404, 410} if headers else {403, 404, 410}
-    with (
-        build_client(timeout_s=timeout_s, headers=headers) as client,
-        client.stream("GET", url) as response,
-    ):
-        if response.status_code in expired_statuses:
-            raise ProviderError(
-                f"the result URL is no longer available (HTTP {response.status_code}); it "
-                "has probably expired. Retrying the generation submits it again.",
-                retryable=False,
-                code=RESULT_EXPIRED,
-            )
-        if response.is_error:
-            raise _error_from(response, deadline)
-        media_type = _media_type(response.headers.get("content-type", ""))
-        if media_type not in _OCTET_TYPES and not _type_allowed(media_type, allowed):
-            raise _bad_type(media_type or "none", allowed)
-        body = read_capped(response, max_bytes=max_bytes, deadline=deadline, what="download")
-    if media_type in _OCTET_TYPES:
-        sniffed = sniff_media_type(body)
-        if sniffed is None or not _type_allowed(sniffed, allowed):
-            raise _bad_type(f"{media_type or 'none'} (content: {sniffed or 'unknown'})", allowed)
-        media_type = sniffed
-    return body, media_type
-
-
-def _media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def _type_allowed(media_type: str, allowed: frozenset[str]) -> bool:
-    return media_type in allowed or f"{media_type.split('/', 1)[0]}/*" in allowed
-
-
-def _bad_type(got: str, allowed: frozenset[str]) -> ProviderError:
-    return ProviderError(
-        f"the result has content type {got}, expected one of {', '.join(sorted(allowed))}",
-        retryable=False,
-        code=BAD_CONTENT_TYPE,
-    )
-
-
-def sniff_media_type(data: bytes) -> str | None:
-    """The media type given by the first bytes, for the formats providers return."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[4:8] == b"ftyp":
-        return "video/quicktime" if data[8:10] == b"qt" else "video/mp4"
-    if data.startswith(b"\x1aE\xdf\xa3"):
-        return "video/webm"
-    return None
-
-
-def decode_b64_media(
-    value: str, *, max_bytes: int, allowed_types: Iterable[str]
-) -> tuple[bytes, str]:
-    """Bytes and sniffed media type of a ``b64_json`` result."""
-    if len(value) * 3 // 4 > max_bytes:
-        raise _too_large("b64_json result", max_bytes, "declared by its length")
-    try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProviderError(
-            "the b64_json result is not valid base64", retryable=True, code=MALFORMED_RESPONSE
-        ) from None
-    media_type = sniff_media_type(data)
-    allowed = frozenset(allowed_types)
-    if media_type is None or not _type_allowed(media_type, allowed):
-        raise _bad_type(f"b64_json of {media_type or 'unknown format'}", allowed)
-    return data, media_type
-
-
 def segment(value: str) -> str:
     """``value`` quoted for use as one URL path segment (task ids come from outside)."""
     return quote(str(value), safe="")
-
-
-def data_url(content: bytes, content_type: str) -> str:
-    return f"data:{content_type};base64,{base64.b64encode(content).decode('ascii')}"
-
-
-# ---------------------------------------------------------------------------
-# parameter checks
-
-Check = Callable[[str, Any], Any]
-
-
-def check_params(
-    params: Mapping[str, Any], fields: Mapping[str, Check], *, defaults: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Validate ``params`` against ``fields`` (name -> check), fill in ``defaults``.
-    An unknown name raises ParamError naming it and the accepted ones."""
-    checked = dict(defaults)
-    for name, value in params.items():
-        check = fields.get(name)
-        if check is None:
-            known = ", ".join(sorted(fields)) or "none"
-            raise ParamError(name, f"unknown parameter (accepted: {known})")
-        checked[name] = check(name, value)
-    return checked
-
-
-def one_of(*choices: Any) -> Check:
-    def check(name: str, value: Any) -> Any:
-        if value not in choices:
-            raise ParamError(name, f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
-        return value
-
-    return check
-
-
-def boolean(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ParamError(name, f"must be true or false, not {value!r}")
-    return value
-
-
-def integer(low: int, high: int) -> Check:
-    def check(name: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ParamError(name, f"must be an integer from {low} to {high}, not {value!r}")
-        return value
-
-    return check
-
-
-def number(low: float, high: float) -> Check:
-    def check(name: str, value: Any) -> float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not low <= value <= high:
-            raise ParamError(name, f"must be a number from {low} to {high}, not {value!r}")
-        return value
-
-    return check
-
-
-def text(max_chars: int) -> Check:
-    def check(name: str, value: Any) -> str:
-        if not isinstance(value, str) or len(value) > max_chars:
-            raise ParamError(name, f"must be a text of at most {max_chars} characters")
-        return value
-
-    return check
-
-
-def pattern(regex: str, example: str) -> Check:
-    compiled = re.compile(regex)
-
-    def check(name: str, value: Any) -> str:
-        if not isinstance(value, str) or not compiled.fullmatch(value):
-            raise ParamError(name, f"must look like {example}, not {value!r}")
-        return value
-
-    return check
-
-
-def forced(required: Any) -> Check:
-    """A parameter that may only have one value (``n`` must be 1: one generation is
-    one output, replicates are separate generations)."""
-
-    def check(name: str, value: Any) -> Any:
-        if value != required or isinstance(value, bool):
-            raise ParamError(name, f"must be {required!r}; each generation makes one output")
-        return required
-
-    return check

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import httpx
 import jwt
 
-from . import http
+from . import checks, http, media
 from .base import Finished, GenerationRequest, ParamError, Pending, ProviderError
 
 POLL_AFTER_S = 15.0
@@ -46,19 +46,19 @@ RUNNING = frozenset({"submitted", "processing"})
 
 def _duration(name: str, value: Any) -> str:
     number = int(value) if isinstance(value, str) and value.isdigit() else value
-    return str(http.integer(1, 15)(name, number))
+    return str(checks.integer(1, 15)(name, number))
 
 
 def _watermark(name: str, value: Any) -> bool | None:
-    return None if value is None else http.boolean(name, value)
+    return None if value is None else checks.boolean(name, value)
 
 
-FIELDS: dict[str, http.Check] = {
-    "mode": http.one_of("std", "pro"),
-    "aspect_ratio": http.one_of("16:9", "9:16", "1:1"),
+FIELDS: dict[str, checks.Check] = {
+    "mode": checks.one_of("std", "pro"),
+    "aspect_ratio": checks.one_of("16:9", "9:16", "1:1"),
     "duration": _duration,
-    "negative_prompt": http.text(2500),
-    "cfg_scale": http.number(0, 1),
+    "negative_prompt": checks.text(2500),
+    "cfg_scale": checks.number(0, 1),
     "watermark": _watermark,
 }
 DEFAULTS = {"watermark": False}
@@ -95,7 +95,7 @@ class Kling:
     def validate_params(self, params: dict[str, Any], *, media_kind: str) -> dict[str, Any]:
         if media_kind not in self.media_kinds:
             raise ParamError("media_kind", f"{self.name} makes videos, not {media_kind}")
-        return http.check_params(params, FIELDS, defaults=DEFAULTS)
+        return checks.check_params(params, FIELDS, defaults=DEFAULTS)
 
     def start(self, request: GenerationRequest) -> Finished | Pending:
         access_key, secret_key = _keys(request)
@@ -135,7 +135,7 @@ class Kling:
                     code=http.UNEXPECTED_RESPONSE,
                 )
             video = http.dig(data, "task_result", "videos", 0, what=what)
-            content, content_type = http.fetch_media(
+            content, content_type = media.fetch_media(
                 http.dig(video, "url", what=what),
                 max_bytes=request.max_bytes,
                 allowed_types={"video/mp4"},

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from . import http
+from . import checks, http, media
 from .base import Finished, GenerationRequest, ParamError, Pending, ProviderError
 
-FIELDS: dict[str, http.Check] = {
-    "system": http.text(20_000),
-    "temperature": http.number(0, 2),
-    "top_p": http.number(0, 1),
-    "max_tokens": http.integer(1, 65_536),
-    "image_detail": http.one_of("auto", "low", "high"),
+FIELDS: dict[str, checks.Check] = {
+    "system": checks.text(20_000),
+    "temperature": checks.number(0, 2),
+    "top_p": checks.number(0, 1),
+    "max_tokens": checks.integer(1, 65_536),
+    "image_detail": checks.one_of("auto", "low", "high"),
 }
 IMAGE_INPUT_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
@@ -40,7 +40,7 @@ class OpenAIChat:
     def validate_params(self, params: dict[str, Any], *, media_kind: str) -> dict[str, Any]:
         if media_kind not in self.media_kinds:
             raise ParamError("media_kind", f"{self.name} writes text, not {media_kind}")
-        return http.check_params(params, FIELDS, defaults={})
+        return checks.check_params(params, FIELDS, defaults={})
 
     def start(self, request: GenerationRequest) -> Finished | Pending:
         with http.guarded(request.api_key):
@@ -72,7 +72,7 @@ class OpenAIChat:
                     f"must be one of {', '.join(sorted(IMAGE_INPUT_TYPES))}",
                 )
             image_url: dict[str, Any] = {
-                "url": http.data_url(request.reference_image, request.reference_image_type)
+                "url": media.data_url(request.reference_image, request.reference_image_type)
             }
             if "image_detail" in params:
                 image_url["detail"] = params["image_detail"]

@@ -23,7 +23,7 @@ carry an ``Authorization``) — and sends them to whatever base URL it is given,
 an OpenAI organisation id or a custom header would reach Volcengine or Baidu
 endpoints configured in the same worker. It also runs on its own HTTP stack
 (httpx2), so the size cap, deadline and error classification shared with the
-DashScope and Kling adapters (``http.py``) would have to be written twice. The
+DashScope and Kling adapters (``http.py``, ``media.py``) would be written twice. The
 three OpenAI endpoints we use are small JSON/multipart calls; plain httpx keeps
 every header we send explicit.
 """
@@ -32,14 +32,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from . import http
+from . import checks, http, media
 from .base import Finished, GenerationRequest, ParamError, Pending, ProviderError
 
 _OPENAI_SIZES = ("auto", "256x256", "512x512", "1024x1024", "1536x1024", "1024x1536")
 _OPENAI_SIZES += ("1792x1024", "1024x1792")
-_PIXELS = http.pattern(r"[1-9]\d{2,4}x[1-9]\d{2,4}", "'1024x1024'")
-_RESPONSE_FORMAT = http.one_of("url", "b64_json")
-_SEED = http.integer(-1, 2**31 - 1)
+_PIXELS = checks.pattern(r"[1-9]\d{2,4}x[1-9]\d{2,4}", "'1024x1024'")
+_RESPONSE_FORMAT = checks.one_of("url", "b64_json")
+_SEED = checks.integer(-1, 2**31 - 1)
 
 
 def _seedream_size(name: str, value: Any) -> str:
@@ -49,17 +49,17 @@ def _seedream_size(name: str, value: Any) -> str:
 
 
 # dialect -> (accepted fields, defaults, whether the request seed is sent)
-DIALECTS: dict[str, tuple[dict[str, http.Check], dict[str, Any], bool]] = {
+DIALECTS: dict[str, tuple[dict[str, checks.Check], dict[str, Any], bool]] = {
     "openai": (
         {
-            "size": http.one_of(*_OPENAI_SIZES),
-            "quality": http.one_of("auto", "low", "medium", "high", "standard", "hd"),
+            "size": checks.one_of(*_OPENAI_SIZES),
+            "quality": checks.one_of("auto", "low", "medium", "high", "standard", "hd"),
             "response_format": _RESPONSE_FORMAT,  # DALL·E only; gpt-image always sends b64
-            "style": http.one_of("vivid", "natural"),
-            "background": http.one_of("auto", "transparent", "opaque"),
-            "output_format": http.one_of("png", "jpeg", "webp"),
-            "output_compression": http.integer(0, 100),
-            "moderation": http.one_of("auto", "low"),
+            "style": checks.one_of("vivid", "natural"),
+            "background": checks.one_of("auto", "transparent", "opaque"),
+            "output_format": checks.one_of("png", "jpeg", "webp"),
+            "output_compression": checks.integer(0, 100),
+            "moderation": checks.one_of("auto", "low"),
         },
         {},
         False,
@@ -68,9 +68,9 @@ DIALECTS: dict[str, tuple[dict[str, http.Check], dict[str, Any], bool]] = {
         {
             "size": _seedream_size,
             "response_format": _RESPONSE_FORMAT,
-            "watermark": http.boolean,
+            "watermark": checks.boolean,
             "seed": _SEED,
-            "guidance_scale": http.number(1, 10),
+            "guidance_scale": checks.number(1, 10),
         },
         {"watermark": False},
         True,
@@ -78,8 +78,8 @@ DIALECTS: dict[str, tuple[dict[str, http.Check], dict[str, Any], bool]] = {
     "cogview": (
         {
             "size": _PIXELS,
-            "quality": http.one_of("standard", "hd"),
-            "watermark_enabled": http.boolean,
+            "quality": checks.one_of("standard", "hd"),
+            "watermark_enabled": checks.boolean,
         },
         {"watermark_enabled": False},
         False,
@@ -88,14 +88,14 @@ DIALECTS: dict[str, tuple[dict[str, http.Check], dict[str, Any], bool]] = {
         {
             "size": _PIXELS,
             "seed": _SEED,
-            "negative_prompt": http.text(2000),
-            "steps": http.integer(1, 100),
+            "negative_prompt": checks.text(2000),
+            "steps": checks.integer(1, 100),
         },
         {},
         True,
     ),
     "compatible": (  # any other OpenAI-compatible endpoint: the common subset only
-        {"size": _PIXELS, "quality": http.text(20), "response_format": _RESPONSE_FORMAT},
+        {"size": _PIXELS, "quality": checks.text(20), "response_format": _RESPONSE_FORMAT},
         {},
         False,
     ),
@@ -116,8 +116,8 @@ class OpenAIImages:
             raise ParamError("dialect", f"must be one of {', '.join(DIALECTS)}, not {dialect!r}")
         fields, defaults, _ = DIALECTS[dialect]
         n = params.pop("n", 1)
-        http.forced(1)("n", n)
-        return {"dialect": dialect, **http.check_params(params, fields, defaults=defaults)}
+        checks.forced(1)("n", n)
+        return {"dialect": dialect, **checks.check_params(params, fields, defaults=defaults)}
 
     def start(self, request: GenerationRequest) -> Finished | Pending:
         with http.guarded(request.api_key):
@@ -154,14 +154,14 @@ class OpenAIImages:
                 code=http.UNEXPECTED_RESPONSE,
             )
         if image.get("b64_json"):
-            content, content_type = http.decode_b64_media(
-                image["b64_json"], max_bytes=request.max_bytes, allowed_types=http.IMAGE_TYPES
+            content, content_type = media.decode_b64_media(
+                image["b64_json"], max_bytes=request.max_bytes, allowed_types=media.IMAGE_TYPES
             )
         elif image.get("url"):
-            content, content_type = http.fetch_media(
+            content, content_type = media.fetch_media(
                 image["url"],
                 max_bytes=request.max_bytes,
-                allowed_types=http.IMAGE_TYPES,
+                allowed_types=media.IMAGE_TYPES,
                 timeout_s=request.timeout_s,
             )
         else:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from . import http
+from . import checks, http, media
 from .base import Finished, GenerationRequest, ParamError, Pending, ProviderError
 
 POLL_AFTER_S = 15.0
-FIELDS: dict[str, http.Check] = {
-    "seconds": lambda name, value: str(http.integer(1, 60)(name, _as_int(value))),
-    "size": http.pattern(r"[1-9]\d{2,4}x[1-9]\d{2,4}", "'1280x720'"),
+FIELDS: dict[str, checks.Check] = {
+    "seconds": lambda name, value: str(checks.integer(1, 60)(name, _as_int(value))),
+    "size": checks.pattern(r"[1-9]\d{2,4}x[1-9]\d{2,4}", "'1280x720'"),
 }
 RUNNING = frozenset({"queued", "in_progress"})
 
@@ -41,7 +41,7 @@ class OpenAIVideos:
     def validate_params(self, params: dict[str, Any], *, media_kind: str) -> dict[str, Any]:
         if media_kind not in self.media_kinds:
             raise ParamError("media_kind", f"{self.name} makes videos, not {media_kind}")
-        return http.check_params(params, FIELDS, defaults={})
+        return checks.check_params(params, FIELDS, defaults={})
 
     def start(self, request: GenerationRequest) -> Finished | Pending:
         with http.guarded(request.api_key):
@@ -100,7 +100,7 @@ class OpenAIVideos:
                 retryable=False,
                 code=http.UNEXPECTED_RESPONSE,
             )
-        content, content_type = http.fetch_media(
+        content, content_type = media.fetch_media(
             f"{self._base(request)}/videos/{http.segment(video_id)}/content",
             max_bytes=request.max_bytes,
             allowed_types={"video/mp4"},
