@@ -281,7 +281,7 @@ def rater_quality(study: Study, codes: Iterable[str]) -> dict[str, dict[str, Any
     """Quality-control results per rater code, from the blinding app's progress
     view: attention checks passed / failed, repeats consistent / not, median
     seconds per item. Only the codes given are returned (raters in the data)."""
-    from apps.blinding.selectors import progress_for_organizer
+    from apps.blinding.organizer_selectors import progress_for_organizer
 
     wanted = set(codes)
     result: dict[str, dict[str, Any]] = defaultdict(dict)

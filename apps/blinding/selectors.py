@@ -1,9 +1,10 @@
-"""Reads of the blind side.
+"""Reads of the blind side: what an expert's pages are built from.
 
 ``access_*`` functions are the only way an expert reaches blinded data: they
 raise the same ``Http404`` whether the object does not exist or is not theirs.
 :func:`assignment_page` builds the one dict an expert's page is rendered from,
 and names every field it contains — nothing model-identifying can slip in.
+The organizer's reads, which name the models, are in ``organizer_selectors``.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Max, OuterRef, Q, Sum
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 
-from apps.accounts.models import Consent, Invitation
+from apps.accounts.models import Consent
 from apps.accounts.selectors import consent_version
-from apps.blinding import qc
 from apps.blinding.expert_rubric import expert_rubric
-from apps.blinding.models import Assignment, AssignmentPlan, AttentionCheck
+from apps.blinding.models import Assignment, AttentionCheck
 from apps.generation.models import Output
 from apps.studies.models import Membership, Study
 
@@ -44,10 +43,6 @@ def expert_of_study(user, study_field: str = "study_id") -> Exists:
 
 def _plausible_id(public_id: object) -> bool:
     return isinstance(public_id, str) and 0 < len(public_id) <= 32
-
-
-def active_plan(study: Study) -> AssignmentPlan | None:
-    return AssignmentPlan.objects.filter(study=study, is_active=True).first()
 
 
 def expert_queue(user, study: Study):
@@ -312,94 +307,3 @@ def expert_dashboard(user) -> list[dict[str, Any]]:
             }
         )
     return entries
-
-
-# --- the organizer's progress page ----------------------------------------------------------
-
-
-def progress_for_organizer(study: Study) -> list[dict[str, Any]]:
-    """Per expert of ``study`` (active members and anyone with work in the plan):
-    items done and total, time spent, median time per item, last activity,
-    consent, whether the invitation was accepted, and QC results so far."""
-    from apps.scoring.models import ProblemReport
-
-    plan = active_plan(study)
-    members = {
-        m.user_id: m
-        for m in Membership.objects.filter(study=study, role=Membership.Role.EXPERT).select_related(
-            "user"
-        )
-    }
-    stats: dict[int, dict[str, Any]] = {}
-    times: dict[int, list[int]] = defaultdict(list)
-    qc_results: dict[int, dict[str, Counter]] = {}
-    problems: Counter = Counter()
-    if plan is not None:
-        live = Assignment.objects.filter(plan=plan).exclude(status=Status.WITHDRAWN)
-        for row in live.values("expert_id").annotate(
-            total=Count("id"),
-            done=Count("id", filter=Q(status=Status.DONE)),
-            time_ms=Sum("time_on_task_ms"),
-            last=Max("completed_at"),
-        ):
-            stats[row["expert_id"]] = row
-        for expert_id, time_ms in live.filter(status=Status.DONE).values_list(
-            "expert_id", "time_on_task_ms"
-        ):
-            times[expert_id].append(time_ms)
-        qc_results = qc.qc_results(plan)
-        problems.update(
-            ProblemReport.objects.filter(assignment__plan=plan).values_list(
-                "assignment__expert_id", flat=True
-            )
-        )
-    expert_ids = {i for i, m in members.items() if m.is_active} | set(stats)
-    users = get_user_model().objects.in_bulk(expert_ids)
-    version = consent_version(study)
-    consented = set(
-        Consent.objects.filter(study=study, version=version).values_list("user_id", flat=True)
-    )
-    invited = set(
-        Invitation.objects.filter(user_id__in=expert_ids, used_at__isnull=False).values_list(
-            "user_id", flat=True
-        )
-    )
-    rows = []
-    for expert_id in expert_ids:
-        user = users.get(expert_id)
-        row = stats.get(expert_id, {})
-        spent_ms = row.get("time_ms") or 0
-        results = qc_results.get(expert_id, {"attention": Counter(), "repeat": Counter()})
-        rows.append(
-            {
-                "expert_id": expert_id,
-                "name": str(user) if user else str(expert_id),
-                "email": user.email if user else "",
-                "active": bool(members.get(expert_id) and members[expert_id].is_active),
-                "account_active": bool(user and user.is_active),
-                "invitation_accepted": expert_id in invited
-                or bool(user and user.last_login is not None),
-                "has_consented": expert_id in consented,
-                "done": row.get("done", 0),
-                "total": row.get("total", 0),
-                "progress": f"{row.get('done', 0)} / {row.get('total', 0)}",
-                "time_spent_s": round(spent_ms / 1000),
-                "median_seconds": round(statistics.median(times[expert_id]) / 1000, 1)
-                if times[expert_id]
-                else None,
-                "last_activity": row.get("last"),
-                "attention": {
-                    "passed": results["attention"]["passed"],
-                    "failed": results["attention"]["failed"],
-                    "pending": results["attention"]["pending"],
-                },
-                "repeats": {
-                    "consistent": results["repeat"]["consistent"],
-                    "inconsistent": results["repeat"]["inconsistent"],
-                    "pending": results["repeat"]["pending"],
-                },
-                "problems": problems[expert_id],
-            }
-        )
-    rows.sort(key=lambda r: (not r["active"], r["name"]))
-    return rows

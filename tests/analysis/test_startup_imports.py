@@ -27,6 +27,7 @@ ANALYSIS_HEAVY = (
     "apps.analysis.build",
     "apps.analysis.exports",
     "apps.analysis.report",
+    "apps.analysis.report_pairwise",
     "apps.analysis.stats",
     "apps.analysis.tidy",
     "apps.analysis.tidy_csv",

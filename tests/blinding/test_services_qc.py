@@ -11,7 +11,8 @@ from PIL import Image, ImageStat
 
 from apps.blinding import qc
 from apps.blinding.models import Assignment, AttentionCheck
-from apps.blinding.selectors import access_output_media, assignment_page, progress_for_organizer
+from apps.blinding.organizer_selectors import progress_for_organizer
+from apps.blinding.selectors import access_output_media, assignment_page
 from apps.blinding.services import assignment_plan_build, expert_join
 from apps.generation.models import Output
 from tests.scoring.factories import judge, person, rate, scoring_study

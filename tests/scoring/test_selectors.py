@@ -9,7 +9,8 @@ import pytest
 
 from apps.accounts.services import consent_record
 from apps.blinding.models import Assignment
-from apps.blinding.selectors import assignment_page, expert_dashboard, progress_for_organizer
+from apps.blinding.organizer_selectors import progress_for_organizer
+from apps.blinding.selectors import assignment_page, expert_dashboard
 from apps.blinding.services import assignment_plan_build, expert_leave, output_exclude
 from apps.scoring.selectors import judgments_for_analysis, pairwise_for_analysis
 from apps.scoring.services import draft_save
