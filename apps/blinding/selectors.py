@@ -9,6 +9,7 @@ The organizer's reads, which name the models, are in ``organizer_selectors``.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter, defaultdict
 from typing import Any
@@ -41,8 +42,13 @@ def expert_of_study(user, study_field: str = "study_id") -> Exists:
     )
 
 
+# what secrets.token_urlsafe makes: anything else (a NUL, which PostgreSQL refuses
+# in a query, another alphabet, a path) is not an id and never reaches the database
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
 def _plausible_id(public_id: object) -> bool:
-    return isinstance(public_id, str) and 0 < len(public_id) <= 32
+    return isinstance(public_id, str) and PUBLIC_ID.fullmatch(public_id) is not None
 
 
 def expert_queue(user, study: Study):
