@@ -47,7 +47,8 @@ def expert_of_study(user, study_field: str = "study_id") -> Exists:
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
-def _plausible_id(public_id: object) -> bool:
+def plausible_public_id(public_id: object) -> bool:
+    """Whether ``public_id`` could be an id this site made (checked before any query)."""
     return isinstance(public_id, str) and PUBLIC_ID.fullmatch(public_id) is not None
 
 
@@ -63,7 +64,7 @@ def access_assignment(user, public_id: str) -> Assignment:
     """``user``'s own assignment ``public_id`` in an active plan, not withdrawn,
     while ``user`` is an active expert of its study; otherwise ``Http404``. One
     query, with the study, the prompt and both outputs."""
-    if not _is_person(user) or not _plausible_id(public_id):
+    if not _is_person(user) or not plausible_public_id(public_id):
         raise Http404(NOT_FOUND)
     assignment = (
         Assignment.objects.for_expert(user)
@@ -83,7 +84,7 @@ def assignment_to_write(user, public_id: str) -> Assignment:
     row and check all the rest — live, active plan, active expert — raising the
     same 404 as :func:`access_assignment`; checking it here as well would repeat
     the dearest query of the most frequent request there is, the autosave."""
-    if not _is_person(user) or not _plausible_id(public_id):
+    if not _is_person(user) or not plausible_public_id(public_id):
         raise Http404(NOT_FOUND)
     assignment = Assignment.objects.filter(public_id=public_id, expert=user).first()
     if assignment is None:
@@ -102,7 +103,7 @@ def access_output_media(user, public_id: str) -> Output:
     """The output served at ``/m/<public_id>``: organizers may open any; the study's
     researchers its outputs; an expert only outputs of their own live assignments.
     Otherwise ``Http404``, the same whether the output exists or not."""
-    if not _is_person(user) or not _plausible_id(public_id):
+    if not _is_person(user) or not plausible_public_id(public_id):
         raise Http404(NOT_FOUND)
     # The common case first, in one query: an output of the expert's own item.
     shown = (

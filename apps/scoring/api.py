@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -48,9 +48,13 @@ def _errors(errors: dict[str, list[str]]) -> JsonResponse:
     return JsonResponse({"ok": False, "errors": errors}, status=400)
 
 
-def json_endpoint(view: Callable) -> Callable:
+def json_endpoint(view: Callable | None = None, *, find_item: bool = True) -> Callable:
     """POST only, logged in (else 401), JSON object body; maps the domain's
-    exceptions to the answers listed in the module docstring."""
+    exceptions to the answers listed in the module docstring. The view gets the
+    item (``assignment_to_write``), or with ``find_item=False`` its public id, for
+    a service that reads the item itself."""
+    if view is None:
+        return partial(json_endpoint, find_item=find_item)
 
     @wraps(view)
     def wrapper(request: HttpRequest, public_id: str) -> JsonResponse:
@@ -62,7 +66,7 @@ def json_endpoint(view: Callable) -> Callable:
             body = json.loads(request.body or b"{}")
             if not isinstance(body, dict):
                 raise BadRequest
-            item = assignment_to_write(request.user, public_id)
+            item = assignment_to_write(request.user, public_id) if find_item else public_id
             return view(request, item, body)
         except (BadRequest, ValueError):
             return _errors({"__all__": [_("请求格式不正确。")]})
@@ -100,12 +104,10 @@ def _string_list(body: dict[str, Any], name: str) -> list[str]:
     return value
 
 
-@json_endpoint
-def draft(request: HttpRequest, item: Assignment, body: dict[str, Any]) -> JsonResponse:
-    data = body.get("data")
-    if not isinstance(data, dict):
-        raise ValidationError({"data": [_("草稿必须是 JSON 对象。")]})
-    services.draft_save(assignment=item, user=request.user, data=data)
+@json_endpoint(find_item=False)
+def draft(request: HttpRequest, public_id: str, body: dict[str, Any]) -> JsonResponse:
+    # the service checks the item first (404) and then the draft (400)
+    services.draft_save(assignment=public_id, user=request.user, data=body.get("data"))
     return JsonResponse({"ok": True, "saved_at": timezone.now().isoformat()})
 
 

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from apps.blinding.expert_rubric import expert_rubric
 from apps.blinding.models import Assignment
-from apps.blinding.selectors import NOT_FOUND, expert_of_study
+from apps.blinding.selectors import NOT_FOUND, expert_of_study, plausible_public_id
 from apps.scoring.models import (
     Draft,
     JudgmentRevision,
@@ -58,17 +58,23 @@ class JudgmentRefused(Exception):
 
 
 def _locked_assignment(
-    assignment: Assignment, user, *, kind: str | None = None, lock: bool = True
+    assignment: Assignment | str, user, *, kind: str | None = None, lock: bool = True
 ) -> Assignment:
     """Lock the assignment row (unless ``lock`` is false), then re-check it is
     ``user``'s, live and (when given) of ``kind``: the same 404 as
-    ``access_assignment`` otherwise."""
+    ``access_assignment`` otherwise. ``assignment`` is the item or its public id."""
     if user is None or not user.is_authenticated or not user.is_active:
         raise Http404(NOT_FOUND)
+    if isinstance(assignment, str):
+        if not plausible_public_id(assignment):
+            raise Http404(NOT_FOUND)
+        this = {"public_id": assignment}
+    else:
+        this = {"pk": assignment.pk}
     rows = Assignment.objects.select_for_update(of=("self",)) if lock else Assignment.objects
     locked = (
         rows.select_related("study")
-        .filter(expert_of_study(user), pk=assignment.pk, expert=user, plan__is_active=True)
+        .filter(expert_of_study(user), expert=user, plan__is_active=True, **this)
         .exclude(status=Assignment.Status.WITHDRAWN)
         .first()
     )
@@ -347,12 +353,13 @@ def pairwise_submit(
 # --- drafts and problems --------------------------------------------------------------------
 
 
-def draft_save(*, assignment: Assignment, user, data: dict) -> Draft:
+def draft_save(*, assignment: Assignment | str, user, data: dict) -> Draft:
     """Keep the page's unsubmitted state (at most 32 KB of JSON), replacing the
-    previous draft of ``assignment``.
+    previous draft of ``assignment`` (the item or its public id).
 
-    The most frequent write there is (the page saves after every pause), so it
-    takes no lock and is one statement: a draft racing a submit may outlive the
+    The most frequent write there is (the page saves after every pause), so the
+    endpoint passes the public id and the item is read once, checked; it takes no
+    lock and writes one statement: a draft racing a submit may outlive the
     submit's deletion of drafts, and is then ignored, as the page restores only
     a draft made on the judgment's current revision (``base_revision``)."""
     locked = _locked_assignment(assignment, user, lock=False)
