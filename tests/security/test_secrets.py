@@ -30,10 +30,14 @@ def site_log():
     handlers = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
     assert handlers, "the LOGGING 'stderr' handler is not on the root logger"
     buffer = io.StringIO()
-    previous = [handler.setStream(buffer) for handler in handlers]
+    # swapped without setStream, which flushes the old stream: after some other
+    # test it is pytest's capture file of that test, closed by then
+    previous = [handler.stream for handler in handlers]
+    for handler in handlers:
+        handler.stream = buffer
     yield buffer
     for handler, stream in zip(handlers, previous, strict=True):
-        handler.setStream(stream)
+        handler.stream = stream
 
 
 @pytest.mark.django_db
