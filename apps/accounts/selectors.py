@@ -8,6 +8,11 @@ from apps.accounts.models import Consent, Invitation
 from apps.studies.models import Study
 
 
+def is_person(user) -> bool:
+    """A logged-in, active account: the first thing every access check asks."""
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
 def token_hash(token: str) -> str:
     """The stored form of an invitation token (the token itself is never stored)."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

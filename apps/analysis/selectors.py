@@ -31,6 +31,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.crypto import salted_hmac
 
+from apps.accounts.selectors import is_person
 from apps.analysis.models import Report, ReportFile
 from apps.registry.models import StudyEndpoint
 from apps.scoring.models import PairwiseJudgment, Rating, Score
@@ -59,13 +60,9 @@ WINNER = {"left": "a", "right": "b", "tie": "tie", "both_poor": "both_bad"}
 # --- who may read reports ---------------------------------------------------------------
 
 
-def _is_person(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active)
-
-
 def is_report_reader(user) -> bool:
     """Organizers, and researchers of at least one study."""
-    if not _is_person(user):
+    if not is_person(user):
         return False
     if user.is_staff:
         return True
@@ -78,7 +75,7 @@ def report_studies(user) -> QuerySet[Study]:
     """The studies whose reports ``user`` may read: all for organizers, those with an
     active researcher membership for everyone else (never an expert's studies)."""
     studies = Study.objects.select_related("rubric", "tag_set").order_by("-created_at", "-id")
-    if not _is_person(user):
+    if not is_person(user):
         return studies.none()
     if user.is_staff:
         return studies.all()

@@ -18,7 +18,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 
 from apps.accounts.models import Consent
-from apps.accounts.selectors import consent_version
+from apps.accounts.selectors import consent_version, is_person
 from apps.blinding.expert_rubric import expert_rubric
 from apps.blinding.models import Assignment, AttentionCheck
 from apps.generation.models import Output
@@ -27,10 +27,6 @@ from apps.studies.models import Membership, Study
 Status = Assignment.Status
 MEDIA_URL_PREFIX = "/m/"
 NOT_FOUND = "No item matches the given query."
-
-
-def _is_person(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active)
 
 
 def expert_of_study(user, study_field: str = "study_id") -> Exists:
@@ -52,7 +48,7 @@ def plausible_public_id(public_id: object) -> bool:
     return isinstance(public_id, str) and PUBLIC_ID.fullmatch(public_id) is not None
 
 
-def expert_queue(user, study: Study):
+def expert_queue(user, study: Study | int):
     """The expert's live assignments in ``study`` in queue order."""
     return Assignment.objects.for_expert(user).filter(study=study).order_by("position")
 
@@ -64,7 +60,7 @@ def access_assignment(user, public_id: str) -> Assignment:
     """``user``'s own assignment ``public_id`` in an active plan, not withdrawn,
     while ``user`` is an active expert of its study; otherwise ``Http404``. One
     query, with the study, the prompt and both outputs."""
-    if not _is_person(user) or not plausible_public_id(public_id):
+    if not is_person(user) or not plausible_public_id(public_id):
         raise Http404(NOT_FOUND)
     assignment = (
         Assignment.objects.for_expert(user)
@@ -84,7 +80,7 @@ def assignment_to_write(user, public_id: str) -> Assignment:
     row and check all the rest — live, active plan, active expert — raising the
     same 404 as :func:`access_assignment`; checking it here as well would repeat
     the dearest query of the most frequent request there is, the autosave."""
-    if not _is_person(user) or not plausible_public_id(public_id):
+    if not is_person(user) or not plausible_public_id(public_id):
         raise Http404(NOT_FOUND)
     assignment = Assignment.objects.filter(public_id=public_id, expert=user).first()
     if assignment is None:
@@ -103,7 +99,7 @@ def access_output_media(user, public_id: str) -> Output:
     """The output served at ``/m/<public_id>``: organizers may open any; the study's
     researchers its outputs; an expert only outputs of their own live assignments.
     Otherwise ``Http404``, the same whether the output exists or not."""
-    if not _is_person(user) or not plausible_public_id(public_id):
+    if not is_person(user) or not plausible_public_id(public_id):
         raise Http404(NOT_FOUND)
     # The common case first, in one query: an output of the expert's own item.
     shown = (
@@ -190,12 +186,8 @@ def _judgment_of(assignment: Assignment) -> dict[str, Any] | None:
 
 def _queue_of(assignment: Assignment) -> list[tuple[str, str]]:
     """(public id, status) of every live item in the queue ``assignment`` is in."""
-    return list(
-        Assignment.objects.for_expert(assignment.expert_id)
-        .filter(study_id=assignment.study_id)
-        .order_by("position")
-        .values_list("public_id", "status")
-    )
+    queue = expert_queue(assignment.expert_id, assignment.study_id)
+    return list(queue.values_list("public_id", "status"))
 
 
 def queue_progress(assignment: Assignment) -> dict[str, Any]:
@@ -266,7 +258,7 @@ def assignment_page(assignment: Assignment) -> dict[str, Any]:
 def expert_dashboard(user) -> list[dict[str, Any]]:
     """One entry per study ``user`` is an active expert of, newest study first:
     progress, median time per item, estimated time left, where to resume."""
-    if not _is_person(user):
+    if not is_person(user):
         return []
     memberships = (
         Membership.objects.filter(user=user, role=Membership.Role.EXPERT, is_active=True)

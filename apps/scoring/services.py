@@ -21,6 +21,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.selectors import is_person
 from apps.blinding.expert_rubric import expert_rubric
 from apps.blinding.models import Assignment
 from apps.blinding.selectors import NOT_FOUND, expert_of_study, plausible_public_id
@@ -63,7 +64,7 @@ def _locked_assignment(
     """Lock the assignment row (unless ``lock`` is false), then re-check it is
     ``user``'s, live and (when given) of ``kind``: the same 404 as
     ``access_assignment`` otherwise. ``assignment`` is the item or its public id."""
-    if user is None or not user.is_authenticated or not user.is_active:
+    if not is_person(user):
         raise Http404(NOT_FOUND)
     if isinstance(assignment, str):
         if not plausible_public_id(assignment):

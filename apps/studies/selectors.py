@@ -15,6 +15,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from apps.accounts.selectors import is_person
 from apps.studies.models import Membership, Prompt, PromptBatch, Rubric, Study
 
 Role = Literal["organizer", "researcher", "expert"]
@@ -24,13 +25,9 @@ EXPERT: Role = "expert"
 ROLES_STRONGEST_FIRST: tuple[Role, ...] = (ORGANIZER, RESEARCHER, EXPERT)
 
 
-def _is_person(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active)
-
-
 def study_roles(user, study: Study) -> set[Role]:
     """Every role ``user`` holds in ``study`` (empty for anonymous or inactive users)."""
-    if not _is_person(user):
+    if not is_person(user):
         return set()
     roles: set[Role] = {ORGANIZER} if user.is_staff else set()
     roles |= set(
@@ -50,7 +47,7 @@ def study_role(user, study: Study) -> Role | None:
 def studies_visible_to(user) -> QuerySet[Study]:
     """The studies ``user`` may open in any role, rubric and tag set joined."""
     studies = Study.objects.select_related("rubric", "tag_set")
-    if not _is_person(user):
+    if not is_person(user):
         return studies.none()
     if user.is_staff:
         return studies.all()
